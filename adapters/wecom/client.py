@@ -1,0 +1,255 @@
+"""`WeComClient`: the async client for WeCom's server API (qyapi.weixin.qq.com/cgi-bin).
+
+One instance per app secret: ``token_name="contact"`` for the 客户联系 app, ``"agent"`` for the
+self-built app that sends messages and signs ``agentConfig``. Public methods are one line each;
+`TokenClient._request` does the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+
+from adapters.kv.base import KVStore
+from adapters.wecom.backoff import RetryPolicy
+from adapters.wecom.base import TokenClient
+from adapters.wecom.credentials import CachedCredential
+from adapters.wecom.models import (
+    ContactWay,
+    CorpTagGroup,
+    ExternalContact,
+    ExternalContactDetail,
+    FollowUser,
+    MessageSendResult,
+    OAuthUserInfo,
+)
+from config.settings import Secret
+
+EXTERNAL = "/cgi-bin/externalcontact"
+
+
+class WeComClient(TokenClient):
+    """Typed access to the WeCom APIs scrm uses; tokens and tickets shared through the KV."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        kv: KVStore,
+        *,
+        corp_id: str,
+        secret: Secret,
+        api_base: str,
+        timeout: float,
+        token_name: str = "contact",  # noqa: S107 - a cache name, not a secret
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(
+            session,
+            kv,
+            api_base=api_base,
+            timeout=timeout,
+            token_key=kv.keys("wecom", "token", corp_id, token_name),
+            retry=retry,
+        )
+        self.corp_id = corp_id
+        self._secret = secret
+        self._jsapi_ticket = self._ticket(
+            kv, corp_id, token_name, "jsapi", "/cgi-bin/get_jsapi_ticket", {}
+        )
+        self._agent_ticket = self._ticket(
+            kv, corp_id, token_name, "agent_config", "/cgi-bin/ticket/get", {"type": "agent_config"}
+        )
+
+    def __repr__(self) -> str:
+        return f"WeComClient(corp_id={self.corp_id!r}, api_base={self._api_base!r})"
+
+    async def _fetch_token(self) -> tuple[str, int]:
+        data = await self._request(
+            "GET",
+            "/cgi-bin/gettoken",
+            params={"corpid": self.corp_id, "corpsecret": self._secret.value},
+            auth=False,
+        )
+        return data["access_token"], int(data.get("expires_in", 7200))
+
+    def _ticket(
+        self,
+        kv: KVStore,
+        corp_id: str,
+        token_name: str,
+        kind: str,
+        path: str,
+        params: dict[str, str],
+    ) -> CachedCredential:
+        async def fetch() -> tuple[str, int]:
+            data = await self._request("GET", path, params=params)
+            return data["ticket"], int(data.get("expires_in", 7200))
+
+        key = kv.keys("wecom", "ticket", corp_id, token_name, kind)
+        return CachedCredential(kv, key, fetch, name=f"{kind} ticket")
+
+    # -- customers ---------------------------------------------------------------------------
+
+    async def get_external_contact(self, external_userid: str) -> ExternalContactDetail:
+        """Read a customer and all follow relations, following ``next_cursor`` pages."""
+        params: dict[str, str] = {"external_userid": external_userid}
+        follow: list[FollowUser] = []
+        while True:
+            data = await self._request("GET", f"{EXTERNAL}/get", params=params)
+            follow.extend(FollowUser.from_api(f) for f in data.get("follow_user", ()))
+            cursor = data.get("next_cursor")
+            if not cursor:
+                break
+            params = {"external_userid": external_userid, "cursor": cursor}
+        contact = ExternalContact.from_api(data["external_contact"])
+        return ExternalContactDetail(contact, tuple(follow))
+
+    async def add_contact_way(
+        self,
+        *,
+        type: int = 1,
+        scene: int = 2,
+        user: Sequence[str] = (),
+        party: Sequence[int] = (),
+        state: str | None = None,
+        remark: str | None = None,
+        skip_verify: bool = True,
+        style: int | None = None,
+        is_exclusive: bool = False,
+    ) -> ContactWay:
+        """Create a 「联系我」 way; ``state`` (≤30 chars) comes back in the add callback."""
+        body = {
+            "type": type,
+            "scene": scene,
+            "skip_verify": skip_verify,
+            "is_exclusive": is_exclusive,
+        }
+        body |= {
+            k: v
+            for k, v in {"state": state, "remark": remark, "style": style}.items()
+            if v is not None
+        }
+        body |= {"user": list(user)} if user else {}
+        body |= {"party": list(party)} if party else {}
+        data = await self._request("POST", f"{EXTERNAL}/add_contact_way", json=body)
+        return ContactWay(config_id=data["config_id"], qr_code=data.get("qr_code") or None)
+
+    async def send_welcome_msg(
+        self,
+        welcome_code: str,
+        text: str | None = None,
+        attachments: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Send the welcome message; allowed once, within 20 s of the add event."""
+        body: dict[str, Any] = {"welcome_code": welcome_code}
+        body |= {"text": {"content": text}} if text else {}
+        body |= {"attachments": list(attachments)} if attachments else {}
+        await self._request("POST", f"{EXTERNAL}/send_welcome_msg", json=body)
+
+    # -- tags --------------------------------------------------------------------------------
+
+    async def get_corp_tag_list(
+        self, tag_ids: Iterable[str] = (), group_ids: Iterable[str] = ()
+    ) -> tuple[CorpTagGroup, ...]:
+        """List enterprise tag groups (all when both filters are empty; group_ids win)."""
+        body = {"tag_id": list(tag_ids), "group_id": list(group_ids)}
+        data = await self._request("POST", f"{EXTERNAL}/get_corp_tag_list", json=body)
+        return tuple(CorpTagGroup.from_api(g) for g in data.get("tag_group", ()))
+
+    async def add_corp_tag(
+        self,
+        group_name: str | None,
+        tags: Sequence[str | Mapping[str, Any]],
+        group_id: str | None = None,
+        *,
+        order: int | None = None,
+        agentid: int | None = None,
+    ) -> CorpTagGroup:
+        """Add tags to a group (by id, or by name: a new name creates the group)."""
+        body: dict[str, Any] = {
+            "tag": [{"name": t} if isinstance(t, str) else dict(t) for t in tags]
+        }
+        body |= {
+            k: v
+            for k, v in {
+                "group_id": group_id,
+                "group_name": group_name,
+                "order": order,
+                "agentid": agentid,
+            }.items()
+            if v is not None
+        }
+        data = await self._request("POST", f"{EXTERNAL}/add_corp_tag", json=body)
+        return CorpTagGroup.from_api(data["tag_group"])
+
+    async def mark_tag(
+        self, userid: str, external_userid: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> None:
+        """Add/remove enterprise tags on one relation; this produces no callback."""
+        body = {
+            "userid": userid,
+            "external_userid": external_userid,
+            "add_tag": list(add),
+            "remove_tag": list(remove),
+        }
+        await self._request("POST", f"{EXTERNAL}/mark_tag", json=body)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    async def send_app_message(
+        self,
+        agent_id: int,
+        msgtype: str,
+        content: Mapping[str, Any],
+        *,
+        touser: Sequence[str] = (),
+        toparty: Sequence[str] = (),
+        totag: Sequence[str] = (),
+        safe: int = 0,
+        enable_duplicate_check: bool = False,
+        duplicate_check_interval: int = 1800,
+    ) -> MessageSendResult:
+        """Send an app message (``message/send``) to members, departments or tags."""
+        body: dict[str, Any] = {
+            "msgtype": msgtype,
+            "agentid": agent_id,
+            msgtype: dict(content),
+            "safe": safe,
+        }
+        body |= {
+            k: "|".join(v)
+            for k, v in {"touser": touser, "toparty": toparty, "totag": totag}.items()
+            if v
+        }
+        if enable_duplicate_check:
+            body |= {
+                "enable_duplicate_check": 1,
+                "duplicate_check_interval": duplicate_check_interval,
+            }
+        return MessageSendResult.from_api(
+            await self._request("POST", "/cgi-bin/message/send", json=body)
+        )
+
+    async def send_appchat(
+        self, chatid: str, msgtype: str, content: Mapping[str, Any], safe: int = 0
+    ) -> None:
+        """Post into an app group chat (应用群聊) created by this same app."""
+        body = {"chatid": chatid, "msgtype": msgtype, msgtype: dict(content), "safe": safe}
+        await self._request("POST", "/cgi-bin/appchat/send", json=body)
+
+    # -- OAuth and JS-SDK --------------------------------------------------------------------
+
+    async def get_user_info(self, code: str) -> OAuthUserInfo:
+        """Exchange a single-use OAuth ``code`` for the visitor's identity."""
+        data = await self._request("GET", "/cgi-bin/auth/getuserinfo", params={"code": code})
+        return OAuthUserInfo.from_api(data)
+
+    async def get_jsapi_ticket(self) -> str:
+        """The corp ticket for ``wx.config`` signatures (cached; ≤400 fetches/hour allowed)."""
+        return await self._jsapi_ticket.get()
+
+    async def get_agent_ticket(self) -> str:
+        """The app ticket for ``wx.agentConfig``; call on the client built with the agent secret."""
+        return await self._agent_ticket.get()
