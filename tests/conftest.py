@@ -9,9 +9,12 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from scrm.db import Database, close_database, open_database
 
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -74,3 +77,21 @@ async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
 def key_prefix() -> Iterator[str]:
     """A unique Redis key prefix so parallel test runs never see each other's keys."""
     yield "scrmtest-" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each DB-backed test runs on a fresh SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/scrm.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """An open, migrated database for one test; closed afterwards."""
+    db = await open_database(database_url)
+    try:
+        yield db
+    finally:
+        await close_database()

@@ -1,0 +1,126 @@
+"""Database set-up: the tortoise config, aerich migrations, and the dialect the raw SQL needs.
+
+SQLite (WAL, synchronous=FULL so an acknowledged event survives a crash) is the embedded
+default; PostgreSQL is production. The hot paths (inbox insert, run claim) use raw SQL through
+`Database`, which hides the one difference that matters: placeholder style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+MODELS_APP = "models"
+MODEL_MODULES = ["scrm.models", "aerich.models"]
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def tortoise_url(url: str) -> str:
+    """Normalise the configured URL for tortoise (pragmas for SQLite, asyncpg scheme)."""
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://").split("?", 1)[0]
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite://{path}?journal_mode=WAL&synchronous=FULL&busy_timeout=5000"
+    if url.startswith(("postgres://", "postgresql://")):
+        return "asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": tortoise_url(url)},
+        "apps": {MODELS_APP: {"models": MODEL_MODULES, "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and start-up banners."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+@dataclass(frozen=True)
+class Database:
+    """A handle on the default connection plus the dialect facts raw SQL needs."""
+
+    dialect: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgres"
+
+    def placeholders(self, count: int, start: int = 1) -> list[str]:
+        """``?`` for SQLite, ``$n`` for asyncpg."""
+        if self.is_postgres:
+            return [f"${n}" for n in range(start, start + count)]
+        return ["?"] * count
+
+    def rows(self, width: int, count: int) -> str:
+        """``(…),(…)`` value groups for a multi-row INSERT of ``count`` rows."""
+        marks = self.placeholders(width * count)
+        return ",".join(
+            "(" + ",".join(marks[i * width : (i + 1) * width]) + ")" for i in range(count)
+        )
+
+    @staticmethod
+    def connection() -> BaseDBAsyncClient:
+        return connections.get("default")
+
+    async def fetch(
+        self, sql: str, values: Sequence[Any] = (), conn: BaseDBAsyncClient | None = None
+    ) -> Sequence[Any]:
+        return await (conn or self.connection()).execute_query_dict(sql, list(values))
+
+
+def _forget_compiled_queries() -> None:
+    """Drop tortoise's per-table SQL cache.
+
+    tortoise caches compiled INSERT/DELETE statements by (connection name, table), not by
+    dialect, so a process that opens SQLite and later PostgreSQL (the test suite does) would
+    reuse ``?`` placeholders on asyncpg.
+    """
+    EXECUTOR_CACHE.clear()
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply pending aerich migrations; return the names applied."""
+    from aerich import Command
+
+    _forget_compiled_queries()
+
+    command = Command(
+        tortoise_config=tortoise_config(url), app=MODELS_APP, location=str(MIGRATIONS_DIR)
+    )
+    await command.init()
+    try:
+        return await command.upgrade(run_in_transaction=True)
+    finally:
+        await command.aclose()
+        _forget_compiled_queries()
+
+
+async def open_database(url: str, *, apply_migrations: bool = True) -> Database:
+    """Migrate, then open the ORM's connections for this process."""
+    if apply_migrations:
+        await migrate(url)
+    _forget_compiled_queries()
+    await Tortoise.init(config=tortoise_config(url))
+    return Database(dialect=connections.get("default").capabilities.dialect)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+    _forget_compiled_queries()

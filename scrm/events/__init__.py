@@ -1,0 +1,1 @@
+"""The durable event spine: inbox, router, workers."""

@@ -1,0 +1,208 @@
+"""Workers claim handler runs, execute them, and record what happened.
+
+Delivery is at-least-once: a run is claimed with a lease (``locked_until``); a worker killed
+mid-run leaves the lease to expire and another worker takes the run again. Handlers are
+idempotent, so a second delivery changes nothing. PostgreSQL claims with
+``FOR UPDATE SKIP LOCKED`` so many workers on many hosts never take the same run; SQLite has
+one writer, so its plain UPDATE … RETURNING is already exclusive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tortoise.transactions import in_transaction
+
+from config import WorkerSettings
+from scrm.db import Database
+from scrm.events.backoff import backoff_delay
+from scrm.events.errors import PermanentError, Retry
+from scrm.events.inbox import DOORBELL
+from scrm.events.router import Dispatcher, EventRecord
+
+if TYPE_CHECKING:
+    from scrm.services import Services
+
+log = logging.getLogger(__name__)
+
+_DUE = (
+    "(status = 'pending' AND next_attempt_at <= {now}) "
+    "OR (status = 'running' AND locked_until < {now})"
+)
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    id: int
+    event_id: int
+    handler: str
+    attempt: int
+    token: str
+
+
+class Worker:
+    """Claims due runs and executes them; `drain` is the run-until-idle mode tests use."""
+
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        services: Services,
+        settings: WorkerSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        name: str = "worker",
+    ) -> None:
+        self._db = db
+        self._dispatcher = dispatcher
+        self._services = services
+        self._settings = settings
+        self._clock = clock
+        self.name = name
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set: claim, execute, then wait for the doorbell or a poll."""
+        kv = self._services.kv
+        while not stop.is_set():
+            try:
+                done = await self.work_once()
+            except Exception:
+                log.exception("%s: claim failed; retrying after the poll interval", self.name)
+                done = 0
+            if done == 0 and not stop.is_set():
+                try:
+                    await kv.wait_for_ring(DOORBELL, self._settings.poll_interval)
+                except Exception:
+                    await asyncio.sleep(self._settings.poll_interval)
+
+    async def drain(self, max_rounds: int = 1000) -> int:
+        """Execute every due run until none is left; return how many were executed."""
+        total = 0
+        for _ in range(max_rounds):
+            done = await self.work_once()
+            if done == 0:
+                break
+            total += done
+        return total
+
+    async def work_once(self) -> int:
+        runs = await self.claim(max(1, self._settings.concurrency))
+        if runs:
+            await asyncio.gather(*(self.execute(run) for run in runs))
+        return len(runs)
+
+    async def claim(self, limit: int) -> list[ClaimedRun]:
+        now = self._clock()
+        token = secrets.token_hex(8)
+        lease = now + self._settings.lease_seconds
+        db = self._db
+        if db.is_postgres:
+            sql = (
+                "UPDATE handler_runs AS r SET status = 'running', attempts = r.attempts + 1, "
+                "locked_until = $1, claim_token = $2, updated_at = $3 "
+                "FROM (SELECT id FROM handler_runs WHERE " + _DUE.format(now="$3") + " "
+                "ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) AS due "
+                "WHERE r.id = due.id RETURNING r.id, r.event_id, r.handler, r.attempts"
+            )
+            values: list[Any] = [lease, token, now, limit]
+        else:
+            sql = (
+                "UPDATE handler_runs SET status = 'running', attempts = attempts + 1, "
+                "locked_until = ?, claim_token = ?, updated_at = ? "
+                "WHERE id IN (SELECT id FROM handler_runs WHERE " + _DUE.format(now="?") + " "
+                "ORDER BY next_attempt_at, id LIMIT ?) "
+                "RETURNING id, event_id, handler, attempts"
+            )
+            values = [lease, token, now, now, now, limit]
+        async with in_transaction() as conn:
+            rows = await conn.execute_query_dict(sql, values)  # RETURNING needs fetch
+        return [
+            ClaimedRun(row["id"], row["event_id"], row["handler"], row["attempts"], token)
+            for row in rows
+        ]
+
+    async def execute(self, run: ClaimedRun) -> str:
+        """Run one handler and record the outcome: done, retry (pending) or dead."""
+        started = self._clock()
+        handler = self._dispatcher.handler(run.handler)
+        outcome, error, delay = "done", None, 0.0
+        try:
+            if handler is None:
+                raise PermanentError(f"handler {run.handler} is not registered")
+            record = await self._load_event(run)
+            async with asyncio.timeout(self._settings.lease_seconds * 0.9):
+                await handler(record, self._services)
+        except Retry as exc:
+            outcome, error = "retry", f"Retry: {exc}"
+            delay = exc.defer if exc.defer is not None else self._delay(run.attempt)
+        except PermanentError as exc:
+            outcome, error = "dead", f"PermanentError: {exc}"
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            retryable = getattr(exc, "retryable", True)
+            outcome = "retry" if retryable else "dead"
+            delay = self._delay(run.attempt)
+            log.warning(
+                "%s: %s failed on attempt %d: %s", self.name, run.handler, run.attempt, error
+            )
+        if outcome == "retry" and run.attempt >= self._settings.max_attempts:
+            outcome = "dead"
+        await self._record(run, outcome, error, started, delay)
+        self._services.metrics.handler_runs.labels(handler=run.handler, outcome=outcome).inc()
+        return outcome
+
+    def _delay(self, attempt: int) -> float:
+        return backoff_delay(
+            attempt, base=self._settings.backoff_base, cap=self._settings.backoff_cap
+        )
+
+    async def _load_event(self, run: ClaimedRun) -> EventRecord:
+        marks = self._db.placeholders(1)
+        rows = await self._db.fetch(
+            f"SELECT id, name, source, payload, occurred_at FROM events WHERE id = {marks[0]}",
+            [run.event_id],
+        )
+        if not rows:
+            raise PermanentError(f"event {run.event_id} no longer exists")
+        row = rows[0]
+        return EventRecord(
+            id=row["id"],
+            name=row["name"],
+            source=row["source"],
+            payload=json.loads(row["payload"]),
+            occurred_at=row["occurred_at"],
+            attempt=run.attempt,
+        )
+
+    async def _record(
+        self, run: ClaimedRun, outcome: str, error: str | None, started: float, delay: float
+    ) -> None:
+        now = self._clock()
+        status = "pending" if outcome == "retry" else outcome
+        error = error[:2000] if error else None
+        marks = self._db.placeholders(6)
+        update = (
+            f"UPDATE handler_runs SET status = {marks[0]}, next_attempt_at = {marks[1]}, "
+            f"last_error = {marks[2]}, updated_at = {marks[3]}, locked_until = NULL, "
+            f"claim_token = NULL WHERE id = {marks[4]} AND claim_token = {marks[5]}"
+        )
+        imarks = self._db.placeholders(6)
+        insert = (
+            "INSERT INTO handler_attempts (run_id, number, started_at, finished_at, outcome, "
+            f"error) VALUES ({', '.join(imarks)})"
+        )
+        async with in_transaction() as conn:
+            changed, _ = await conn.execute_query(
+                update, [status, now + delay, error, now, run.id, run.token]
+            )
+            if not changed:
+                log.warning("%s: lost the lease on run %d before finishing", self.name, run.id)
+                return
+            await conn.execute_query(insert, [run.id, run.attempt, started, now, outcome, error])

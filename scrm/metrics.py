@@ -1,0 +1,46 @@
+"""Prometheus metrics, one registry per app so tests and several apps in a process never clash."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """Every counter the service exposes at /metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.callbacks = Counter(
+            "scrm_callbacks_total", "WeCom callbacks by outcome", ["outcome"], registry=r
+        )
+        self.callback_rejections = Counter(
+            "scrm_callback_rejected_total", "Callbacks refused, by reason", ["reason"], registry=r
+        )
+        self.events_stored = Counter(
+            "scrm_events_stored_total", "New events committed to the inbox", registry=r
+        )
+        self.events_duplicate = Counter(
+            "scrm_events_duplicate_total", "Events dropped as duplicates", registry=r
+        )
+        self.inbox_batch = Histogram(
+            "scrm_inbox_batch_size",
+            "Events per inbox commit (group commit)",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 200, 400),
+            registry=r,
+        )
+        self.handler_runs = Counter(
+            "scrm_handler_runs_total", "Handler executions", ["handler", "outcome"], registry=r
+        )
+        self.api_errors = Counter(
+            "scrm_api_errors_total", "API error answers", ["status", "code"], registry=r
+        )
+        self.up = Gauge("scrm_up", "1 while the service is serving", registry=r)
+
+    def record_batch(self, received: int, new: int) -> None:
+        self.inbox_batch.observe(received)
+        self.events_stored.inc(new)
+        self.events_duplicate.inc(received - new)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

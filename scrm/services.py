@@ -1,0 +1,26 @@
+"""The app-level container handed to every handler: adapters are injected, never imported."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from adapters.kv import KVStore
+from config import Settings
+from scrm.db import Database
+from scrm.metrics import Metrics
+
+if TYPE_CHECKING:
+    from adapters.wecom import WeComClient
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    kv: KVStore
+    metrics: Metrics
+    wecom: WeComClient
+    clock: Callable[[], float] = field(default=time.time)
