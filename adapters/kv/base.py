@@ -15,6 +15,12 @@ class LockNotAcquired(Exception):
     """Raised by `KVStore.lock` when the lock stayed taken for the whole wait."""
 
 
+def check_ttl(ttl: float | None) -> None:
+    """Reject a TTL that is not positive: Redis refuses one, so every store does."""
+    if ttl is not None and not ttl > 0:
+        raise ValueError(f"ttl must be positive seconds, got {ttl!r}")
+
+
 @dataclass(frozen=True)
 class KeyBuilder:
     """One place that names keys: ``<prefix>:<part>:<part>``."""
@@ -26,7 +32,12 @@ class KeyBuilder:
 
 
 class KVStore(Protocol):
-    """What scrm needs from a shared store. All TTLs are seconds (floats allowed)."""
+    """What scrm needs from a shared store.
+
+    All TTLs are positive seconds (floats allowed; `ValueError` otherwise). Keys passed to
+    get/set/delete/incr are already built with ``keys(...)``; lock, rate-limit and doorbell
+    names are prefixed by the store itself.
+    """
 
     keys: KeyBuilder
 
@@ -53,7 +64,12 @@ class KVStore(Protocol):
         ...
 
     def lock(self, name: str, ttl: float, wait: float = 0.0) -> AbstractAsyncLock:
-        """A lease lock shared by all processes; released on exit, expires after ``ttl``."""
+        """A lease lock shared by all processes; released on exit, expires after ``ttl``.
+
+        Entering polls for up to ``wait`` seconds, then raises `LockNotAcquired`. The lease
+        ends after ``ttl`` even if the holder is still working, so keep ``ttl`` above the
+        work's worst case; releasing never removes a lock someone else took since.
+        """
         ...
 
     async def hit_rate_limit(self, name: str, limit: int, window: float) -> bool:
@@ -65,7 +81,11 @@ class KVStore(Protocol):
         ...
 
     async def wait_for_ring(self, channel: str, timeout: float) -> bool:
-        """Wait until ``channel`` rings or ``timeout`` passes; True if it rang."""
+        """Wait until ``channel`` rings or ``timeout`` passes; True if it rang.
+
+        A ring while nobody waits is not remembered, so callers must also poll the source of
+        truth (the database) after each wait; a lost ring costs one poll interval, never data.
+        """
         ...
 
     async def ping(self) -> bool: ...

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 
-from adapters.kv.base import KeyBuilder, LockNotAcquired
+from adapters.kv.base import KeyBuilder, LockNotAcquired, check_ttl
 
 
 class MemoryKV:
@@ -41,6 +42,7 @@ class MemoryKV:
         *,
         only_if_absent: bool = False,
     ) -> bool:
+        check_ttl(ttl)
         if only_if_absent and self._alive(key) is not None:
             return False
         data = value.encode() if isinstance(value, str) else value
@@ -51,6 +53,7 @@ class MemoryKV:
         self._values.pop(key, None)
 
     async def incr(self, key: str, ttl: float | None = None) -> int:
+        check_ttl(ttl)
         current = self._alive(key)
         if current is None:
             self._values[key] = (b"1", None if ttl is None else self._clock() + ttl)
@@ -60,6 +63,7 @@ class MemoryKV:
         return number
 
     def lock(self, name: str, ttl: float, wait: float = 0.0) -> _MemoryLock:
+        check_ttl(ttl)
         return _MemoryLock(self, self.keys("lock", name), ttl, wait)
 
     async def hit_rate_limit(self, name: str, limit: int, window: float) -> bool:
@@ -94,9 +98,12 @@ class MemoryKV:
 class _MemoryLock:
     def __init__(self, kv: MemoryKV, key: str, ttl: float, wait: float) -> None:
         self._kv, self._key, self._ttl, self._wait = kv, key, ttl, wait
-        self._token = object().__repr__().encode()
+        self._token = b""
 
     async def __aenter__(self) -> None:
+        # A random token per acquisition: an address-based one (repr of a fresh object) is
+        # reused once the object is freed, letting a late release delete the next holder's lock.
+        self._token = secrets.token_hex(16).encode()
         deadline = time.monotonic() + self._wait
         while not await self._kv.set(self._key, self._token, self._ttl, only_if_absent=True):
             if time.monotonic() >= deadline:

@@ -98,7 +98,7 @@ async def test_store_is_insert_or_ignore_and_fans_out(spine, calls) -> None:  # 
 
 
 async def test_identical_concurrent_deliveries_make_one_event(spine) -> None:  # type: ignore[no-untyped-def]
-    inbox, _, _, metrics = spine
+    inbox, _, _, _ = spine
     results = await asyncio.gather(*(inbox.store(event("same")) for _ in range(3)))
     assert sorted(results) == [False, False, True]
     assert await Event.all().count() == 1
