@@ -58,10 +58,7 @@ class RsaKeyRing:
         spec = spec.strip()
         if not spec:
             raise RsaKeyConfigError(f"{ENV_NAME} is empty: name a key directory or N:path pairs")
-        if Path(spec).is_dir():
-            paths = _scan_directory(Path(spec))
-        else:
-            paths = _parse_pairs(spec)
+        paths = _scan_directory(Path(spec)) if Path(spec).is_dir() else _parse_pairs(spec)
         return cls({version: _load_key(version, path) for version, path in paths.items()})
 
     @classmethod

@@ -91,7 +91,7 @@ def test_duplicate_version_is_rejected(key_dir: Path) -> None:
 
 
 def test_empty_directory_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(RsaKeyConfigError, match="no v<N>.pem"):
+    with pytest.raises(RsaKeyConfigError, match=r"no v<N>\.pem"):
         RsaKeyRing.from_spec(str(tmp_path))
 
 
@@ -108,7 +108,7 @@ def _pem_of(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
     [
         b"garbage",
         _pem_of(ec.generate_private_key(ec.SECP256R1())),
-        _pem_of(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+        _pem_of(rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505 - must be refused
     ],
     ids=["not-pem", "not-rsa", "rsa-1024"],
 )
