@@ -151,7 +151,8 @@ class RedisKV:
         if self._closed:
             return
         self._closed = True
-        bells, self._bells = list(self._bells.values()), {}
+        async with self._bells_opening:  # a bell being opened right now is closed too
+            bells, self._bells = list(self._bells.values()), {}
         for bell in bells:
             await bell.close()
         await self._client.aclose()
