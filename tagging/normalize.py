@@ -1,6 +1,6 @@
 """Normalise chat text and keywords the same way so that matching ignores cosmetic variation.
 
-Steps, in order: zero-width characters removed, Unicode NFKC (full-width → half-width,
+Steps, in order: zero-width characters (and emoji presentation selectors) removed, Unicode NFKC (full-width → half-width,
 compatibility forms such as "㍿" → "株式会社"), case-folded, Traditional → Simplified Chinese.
 
 Traditional → Simplified uses OpenCC's t2s *character* table (opencc-python-reimplemented),
@@ -29,6 +29,7 @@ ZERO_WIDTH: Final[str] = (
     "\u202a\u202b\u202c\u202d\u202e"  # bidi embeddings and overrides
     "\u2060\u2061\u2062\u2063\u2064"  # word joiner, invisible operators
     "\u2066\u2067\u2068\u2069"  # bidi isolates
+    "\ufe0e\ufe0f"  # text / emoji presentation selectors: "❤" and "❤️" are one keyword
     "\ufeff"  # byte-order mark / zero-width no-break space
 )
 _ZERO_WIDTH_RE: Final = re.compile(f"[{ZERO_WIDTH}]")

@@ -31,7 +31,8 @@ from tagging.normalize import (
         ("ΣΊΣΥΦΟΣ", "σίσυφοσ"),
         ("e\u0301", "é"),  # composed
         ("e\u200b\u0301", "é"),  # zero-width removed before composing
-        ("孩子起疹子了😀", "孩子起疹子了😀"),  # already normal, emoji kept
+        ("孩子起疹子了😀", "孩子起疹子了😀"),
+        ("❤\ufe0f", "❤"),  # emoji presentation selector dropped  # already normal, emoji kept
         ("", ""),
     ],
 )
