@@ -1,7 +1,8 @@
 """Normalise chat text and keywords the same way so that matching ignores cosmetic variation.
 
-Steps, in order: zero-width characters (and emoji presentation selectors) removed, Unicode NFKC (full-width → half-width,
-compatibility forms such as "㍿" → "株式会社"), case-folded, Traditional → Simplified Chinese.
+Steps, in order: zero-width characters (and emoji presentation selectors) removed, Unicode
+NFKC (full-width → half-width, compatibility forms such as "㍿" → "株式会社"), case-folded,
+Traditional → Simplified Chinese.
 
 Traditional → Simplified uses OpenCC's t2s *character* table (opencc-python-reimplemented),
 turned once at import into a ``str.translate`` table. We deliberately do not call OpenCC's

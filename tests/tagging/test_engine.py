@@ -50,7 +50,10 @@ def test_overlapping_keywords_of_different_rules(make_rule: RuleFactory) -> None
     allergy = make_rule(name="allergy", keywords_any=["过敏"])
     sensitive = make_rule(name="sensitive", keywords_any=["敏感"])
     matches = RuleEngine([allergy, sensitive]).evaluate("皮肤过敏感", "customer")
-    assert [(m.rule.name, m.keywords[0].start) for m in matches] == [("allergy", 2), ("sensitive", 3)]
+    assert [(m.rule.name, m.keywords[0].start) for m in matches] == [
+        ("allergy", 2),
+        ("sensitive", 3),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -74,7 +77,9 @@ def test_all_only_rule(make_rule: RuleFactory) -> None:
 
 
 def test_all_of_keyword_excluded_everywhere_blocks(make_rule: RuleFactory) -> None:
-    engine = RuleEngine([make_rule(keywords_any=["投诉"], keywords_all=["退款"], exclude=["不退款"])])
+    engine = RuleEngine(
+        [make_rule(keywords_any=["投诉"], keywords_all=["退款"], exclude=["不退款"])]
+    )
     assert _hits(engine, "投诉，但不退款") == []
 
 
@@ -126,7 +131,10 @@ def test_disabled_rules_are_not_compiled(make_rule: RuleFactory) -> None:
 
 
 def test_one_automaton_holds_every_keyword_once(make_rule: RuleFactory) -> None:
-    rules = [make_rule(keywords_any=["过敏", "疹子"], exclude=["不过敏"]), make_rule(keywords_any=["过敏"])]
+    rules = [
+        make_rule(keywords_any=["过敏", "疹子"], exclude=["不过敏"]),
+        make_rule(keywords_any=["过敏"]),
+    ]
     assert RuleEngine(rules).keyword_count == 3
 
 
