@@ -154,7 +154,7 @@ def _parse_xml(raw: bytes) -> Payload:
         raise
     except DefusedXmlException as exc:  # DTD, entity declaration or external reference
         raise MalformedPayload("dtd_forbidden", type(exc).__name__) from exc
-    except (ParseError, ValueError) as exc:  # ValueError: e.g. an unknown encoding
+    except (ParseError, ValueError, LookupError) as exc:  # LookupError: unknown encoding=
         raise MalformedPayload("bad_xml", str(exc)[:100]) from exc
     if root is None or root.tag != "xml":
         raise MalformedPayload("bad_root")
