@@ -148,9 +148,10 @@ class FinanceWorkerClient:
     ) -> Any:
         op = str(request["op"])
         assert proc.stdin is not None and proc.stdout is not None
+        frame = encode_frame(request)
         try:
             async with asyncio.timeout(timeout):
-                proc.stdin.write(encode_frame(request))
+                proc.stdin.write(frame)
                 await proc.stdin.drain()
                 response = await read_frame(proc.stdout)
         except TimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -136,6 +137,20 @@ async def test_hung_call_times_out_and_the_worker_is_replaced(
             await client.decrypt(archive.random_keys[6], item.encrypt_chat_msg)
         assert not _alive(hung_pid)
         assert len(await client.get_chat_data(0, 10)) == 6
+
+
+async def test_cancelled_call_drops_the_out_of_step_worker(
+    client: FinanceWorkerClient, archive: FakeArchive
+) -> None:
+    archive.add(6, magic=b"HANG")
+    item = (await client.get_chat_data(5, 10))[0]
+    hung_pid = client.pid
+    assert hung_pid is not None
+    with pytest.raises(TimeoutError):  # the caller's own deadline cancels the call mid-flight
+        async with asyncio.timeout(0.3):
+            await client.decrypt(archive.random_keys[6], item.encrypt_chat_msg)
+    assert not _alive(hung_pid)
+    assert len(await client.get_chat_data(0, 10)) == 6
 
 
 async def test_get_chat_data_timeout_covers_the_sdk_timeout(
