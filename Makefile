@@ -1,0 +1,39 @@
+# The two commands in the README do all set-up on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench bench-quick migrate clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) run.py migrate
+
+run: migrate
+	$(PY) run.py serve
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -ra
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: $(STAMP)
+	$(PY) bench/intake.py
+	$(PY) bench/tagging.py
+
+bench-quick: $(STAMP)
+	$(PY) bench/intake.py --quick
+	$(PY) bench/tagging.py --quick
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The admin REST API (/api/v1), health endpoints and metrics."""

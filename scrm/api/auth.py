@@ -1,0 +1,38 @@
+"""Bearer-token authentication for /api/v1, compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from config import Secret
+from scrm.api.errors import ApiError
+
+API_PREFIX = "/api/v1"
+PUBLIC = frozenset({"/api/v1/openapi.json"})
+
+
+def bearer_auth(
+    token: Secret,
+) -> Callable[
+    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+    Awaitable[web.StreamResponse],
+]:
+    expected = token.value.encode()
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith(API_PREFIX) and request.path not in PUBLIC:
+            header = request.headers.get("Authorization", "")
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not given:
+                raise ApiError(401, "unauthorized", "a bearer token is required")
+            if not hmac.compare_digest(given.strip().encode(), expected):
+                raise ApiError(401, "unauthorized", "the bearer token is not valid")
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,23 @@
+"""Serve the OpenAPI document that describes /api/v1 (kept next to this module)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+SPEC_PATH = Path(__file__).with_name("openapi.json")
+
+
+def load_spec() -> dict[str, object]:
+    return dict(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
+
+
+def register(app: web.Application) -> None:
+    body = SPEC_PATH.read_bytes()
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_get("/api/v1/openapi.json", openapi)

@@ -1,0 +1,126 @@
+"""The app factory: one aiohttp app holding the database, KV, WeCom client, inbox and workers.
+
+Resources open and close in `cleanup_ctx`, in dependency order, so a test, `make run` and a
+production process all start and stop the same way. Routers are passed in by the composition
+root (run.py), never discovered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from adapters.kv import KVStore, open_kv
+from adapters.wecom import WeComClient
+from callbacks.crypto import CallbackCrypto
+from callbacks.intake import WeComCallbackView
+from config import Settings
+from scrm.api import customers, events, health, openapi
+from scrm.api.auth import bearer_auth
+from scrm.api.errors import error_middleware
+from scrm.appkeys import SERVICES
+from scrm.db import Database, close_database, open_database
+from scrm.events.inbox import Inbox
+from scrm.events.router import Dispatcher, Router
+from scrm.events.worker import Worker
+from scrm.metrics import Metrics
+from scrm.services import Services
+
+log = logging.getLogger(__name__)
+
+INBOX = web.AppKey("inbox", Inbox)
+WORKERS = web.AppKey("workers", list[Worker])
+
+
+def create_app(
+    settings: Settings,
+    routers: Sequence[Router],
+    *,
+    clock: Callable[[], float] = time.time,
+    kv: KVStore | None = None,
+) -> web.Application:
+    """Build the service app; nothing connects until the app starts."""
+    metrics = Metrics()
+    db = Database(dialect="postgres" if settings.is_postgres else "sqlite")
+    kv = kv or open_kv(settings.redis_url, prefix="scrm")
+    dispatcher = Dispatcher(routers)
+    inbox = Inbox(db, dispatcher, kv, clock=clock, on_batch=metrics.record_batch)
+
+    def count_error(status: int, code: str) -> None:
+        metrics.api_errors.labels(status=str(status), code=code).inc()
+
+    app = web.Application(
+        middlewares=[error_middleware(count_error), bearer_auth(settings.admin_token)],
+        client_max_size=max(settings.max_body_bytes, 1024 * 1024),
+    )
+    app[INBOX] = inbox
+    wecom = settings.wecom
+    crypto = CallbackCrypto(wecom.callback_token.value, wecom.callback_aes_key.value, wecom.corp_id)
+    WeComCallbackView(
+        crypto,
+        inbox,
+        metrics,
+        corp_id=wecom.corp_id,
+        max_skew=wecom.callback_max_skew,
+        max_body=settings.max_body_bytes,
+        clock=clock,
+    ).register(app)
+    for area in (health, events, customers, openapi):
+        area.register(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await open_database(settings.database_url)
+        session = aiohttp.ClientSession()
+        client = WeComClient(
+            session,
+            kv,
+            corp_id=wecom.corp_id,
+            secret=wecom.contact_secret,
+            api_base=wecom.api_base,
+            timeout=wecom.request_timeout,
+        )
+        services = Services(settings, db, kv, metrics, client, clock=clock)
+        app[SERVICES] = services
+        await inbox.start()
+        stop = asyncio.Event()
+        workers = _start_workers(db, dispatcher, services, stop)
+        metrics.up.set(1)
+        try:
+            yield
+        finally:
+            metrics.up.set(0)
+            await inbox.close()
+            stop.set()
+            await _stop_workers(workers)
+            await session.close()
+            await kv.close()
+            await close_database()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def _start_workers(
+    db: Database, dispatcher: Dispatcher, services: Services, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    if services.settings.worker.concurrency == 0:
+        return []  # an intake-only process: other processes run the workers
+    worker = Worker(db, dispatcher, services, services.settings.worker, clock=services.clock)
+    return [asyncio.create_task(worker.run(stop), name="worker")]
+
+
+async def _stop_workers(tasks: list[asyncio.Task[None]]) -> None:
+    """Let running handlers finish briefly; a cut-off run is redelivered after its lease."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=5.0)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

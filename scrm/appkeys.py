@@ -1,0 +1,9 @@
+"""Typed keys for what the app holds, so views and the factory agree without import cycles."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scrm.services import Services
+
+SERVICES = web.AppKey("services", Services)

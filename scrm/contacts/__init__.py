@@ -1,0 +1,1 @@
+"""Contacts: customers, follow relations, corp tags — kept in step with WeCom."""

@@ -1,0 +1,91 @@
+"""Contact events → WeCom re-read → local records. Callbacks are notifications, not state.
+
+Every handler is idempotent: it re-reads WeCom (PROTOCOL §1.7) and writes absolute state, so
+a redelivered run changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.wecom import WeComAPIError
+from scrm.contacts import service
+from scrm.events.errors import PermanentError
+from scrm.events.router import EventRecord, Router
+from scrm.services import Services
+
+log = logging.getLogger(__name__)
+router = Router("contacts")
+
+CONTACT = "change_external_contact"
+# The customer is no longer a customer of that member, or outside the app's visibility.
+_GONE_ERRCODES = frozenset({84061, 40096})
+
+
+def _ids(event: EventRecord) -> tuple[str, str]:
+    userid = event.payload.get("UserID")
+    external_userid = event.payload.get("ExternalUserID")
+    if not (isinstance(userid, str) and userid and isinstance(external_userid, str)):
+        raise PermanentError("the event has no UserID/ExternalUserID")
+    if not external_userid:
+        raise PermanentError("the event has no UserID/ExternalUserID")
+    return userid, external_userid
+
+
+@router.on(
+    f"{CONTACT}.add_external_contact",
+    f"{CONTACT}.edit_external_contact",
+    f"{CONTACT}.add_half_external_contact",
+)
+async def sync_contact(event: EventRecord, services: Services) -> None:
+    """Re-read the customer and store it with its follow relations, tags and state."""
+    userid, external_userid = _ids(event)
+    try:
+        detail = await services.wecom.get_external_contact(external_userid)
+    except WeComAPIError as exc:
+        if exc.errcode in _GONE_ERRCODES:
+            log.info("customer no longer visible (errcode %d); nothing to sync", exc.errcode)
+            return
+        raise
+    status = "pending" if event.name.endswith("add_half_external_contact") else "active"
+    await service.apply_contact(
+        detail,
+        userid=userid,
+        occurred_at=event.occurred_at or 0,
+        status=status,
+        now=services.clock(),
+    )
+
+
+@router.on(f"{CONTACT}.del_external_contact", f"{CONTACT}.del_follow_user")
+async def end_relation(event: EventRecord, services: Services) -> None:
+    """Mark the relation ended; it stays for history and attribution."""
+    userid, external_userid = _ids(event)
+    reason = event.name.rsplit(".", 1)[1]
+    if event.payload.get("Source") == "DELETE_BY_TRANSFER":
+        reason = "transfer"
+    await service.end_relation(
+        external_userid,
+        userid,
+        reason=reason,
+        occurred_at=event.occurred_at or 0,
+        now=services.clock(),
+    )
+
+
+@router.on(
+    "change_external_tag.create",
+    "change_external_tag.update",
+    "change_external_tag.delete",
+    "change_external_tag.shuffle",
+)
+async def resync_corp_tags(event: EventRecord, services: Services) -> None:
+    """Mirror the whole corp tag list; the event only says that something changed."""
+    groups = await services.wecom.get_corp_tag_list()
+    await service.replace_corp_tags(groups, services.clock())
+
+
+router.ignore(
+    f"{CONTACT}.transfer_fail",
+    "the relation stays with the original member; nothing changes locally",
+)

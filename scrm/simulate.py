@@ -1,0 +1,104 @@
+"""`run.py simulate`: play a day at a trade fair against a running service and its sandbox.
+
+An operator creates a contact-way QR code (through the WeCom API, as the admin console
+would), customers scan it, one later deletes the staff member; then the service's own API is
+read back until every customer is there with the right channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from config import Settings
+
+STAFF = ("zhangsan", "lisi")
+CHANNEL_STATE = "fair_2026"
+
+
+async def simulate(settings: Settings, *, customers: int = 5, wait: float = 15.0) -> int:
+    """Return 0 when the service recorded every simulated customer within ``wait`` seconds."""
+    sandbox = f"http://127.0.0.1:{settings.sandbox_port}"
+    service = f"http://{settings.host}:{settings.port}"
+    headers = {"Authorization": f"Bearer {settings.admin_token.value}"}
+    async with aiohttp.ClientSession() as http:
+        for userid in STAFF:
+            await _post(http, f"{sandbox}/_sandbox/staff", {"userid": userid})
+        config_id = await _create_contact_way(http, sandbox, settings)
+        print(f"created contact way {config_id} (state {CHANNEL_STATE!r}) for {STAFF[0]}")
+        added = []
+        for n in range(customers):
+            answer = await _post(
+                http,
+                f"{sandbox}/_sandbox/scenarios/add_contact",
+                {"config_id": config_id, "name": f"客户{n + 1}"},
+            )
+            added.append(answer["external_userid"])
+            print(f"customer {answer['external_userid']} scanned the QR: {answer['delivery']}")
+        await _post(
+            http,
+            f"{sandbox}/_sandbox/scenarios/remove_contact",
+            {"userid": STAFF[0], "external_userid": added[-1], "by_customer": True},
+        )
+        print(f"customer {added[-1]} deleted {STAFF[0]}")
+        stats = await _wait_until_processed(http, service, headers, len(added) + 1, wait)
+        recorded = await _read_customers(http, service, headers, added)
+    print(f"service recorded {len(recorded)}/{len(added)} customers; inbox: {stats}")
+    return 0 if len(recorded) == len(added) else 1
+
+
+async def _create_contact_way(http: aiohttp.ClientSession, sandbox: str, settings: Settings) -> str:
+    token = await http.get(
+        f"{sandbox}/cgi-bin/gettoken",
+        params={
+            "corpid": settings.wecom.corp_id,
+            "corpsecret": settings.wecom.contact_secret.value,
+        },
+    )
+    access_token = (await token.json())["access_token"]
+    answer = await _post(
+        http,
+        f"{sandbox}/cgi-bin/externalcontact/add_contact_way?access_token={access_token}",
+        {"type": 1, "scene": 2, "state": CHANNEL_STATE, "user": [STAFF[0]], "remark": "展会"},
+    )
+    if answer.get("errcode", 0) != 0:
+        raise RuntimeError(f"add_contact_way failed: {answer}")
+    return str(answer["config_id"])
+
+
+async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with http.post(url, json=body) as response:
+        response.raise_for_status()
+        return dict(await response.json())
+
+
+async def _wait_until_processed(
+    http: aiohttp.ClientSession, service: str, headers: dict[str, str], events: int, wait: float
+) -> dict[str, Any]:
+    """Poll the inbox counts until the simulated events are stored and every run finished."""
+    deadline = time.monotonic() + wait
+    while True:
+        async with http.get(f"{service}/api/v1/events/stats", headers=headers) as response:
+            response.raise_for_status()
+            stats = dict(await response.json())
+        if (stats["received"] >= events and stats["pending"] == 0) or time.monotonic() > deadline:
+            return stats
+        await asyncio.sleep(0.2)
+
+
+async def _read_customers(
+    http: aiohttp.ClientSession, service: str, headers: dict[str, str], external_userids: list[str]
+) -> list[dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for external_userid in external_userids:
+        url = f"{service}/api/v1/customers/{external_userid}"
+        async with http.get(url, headers=headers) as response:
+            if response.status == 200:
+                found[external_userid] = await response.json()
+    for customer in found.values():
+        states = {f["userid"]: (f["state"], f["status"]) for f in customer["follow_users"]}
+        print(f"  {customer['external_userid']} {customer['name']}: {states}")
+    return list(found.values())
