@@ -7,17 +7,20 @@ envelope and records the call. ``/_sandbox/...`` admin paths skip all of that.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import web, web_log
+
+from adapters.wecom.errors import scrub
 
 from scrm.sandbox import admin, contacts, messages, miniprogram, oauth, tags, tokens
 from scrm.sandbox.config import SandboxConfig
 from scrm.sandbox.sender import CallbackSender
 from scrm.sandbox.state import STATE, SandboxState
-from scrm.sandbox.wire import ApiError, answer, parse_body
+from scrm.sandbox.wire import ERRCODE, JSON_BODY, ApiError, answer, parse_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SESSION = web.AppKey("scrm_sandbox_session", aiohttp.ClientSession)
@@ -30,7 +33,9 @@ async def wecom_middleware(request: web.Request, handler: Handler) -> web.Stream
     state = request.app[STATE]
     payload: Any = None
     try:
-        payload = request["json"] = await parse_body(request)
+        payload = await parse_body(request)
+        if payload is not None:
+            request[JSON_BODY] = payload
         response: web.StreamResponse | None = None
         fault = state.faults.take(request.path)
         if fault is not None:
@@ -42,7 +47,7 @@ async def wecom_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         state.calls.record(request, payload, None, exc.status)
         raise
-    state.calls.record(request, payload, response.get("errcode"), response.status)
+    state.calls.record(request, payload, response.get(ERRCODE), response.status)
     return response
 
 
@@ -86,6 +91,20 @@ def create_sandbox_app(config: SandboxConfig, state: SandboxState | None = None)
     return app
 
 
+class ScrubbedAccessLogger(web_log.AccessLogger):
+    """The access log without credential values: the service's tokens pass through here."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if self.logger.isEnabledFor(logging.INFO):
+            self.logger.info(
+                "%s %s %s %.1fms",
+                request.method,
+                scrub(request.path_qs),
+                response.status,
+                time * 1000,
+            )
+
+
 class SandboxServer:
     """Run the sandbox on 127.0.0.1 (port 0: any free port) as ``async with SandboxServer(c)``."""
 
@@ -93,7 +112,9 @@ class SandboxServer:
         self.state = SandboxState(config)
         self.app = create_sandbox_app(config, self.state)
         self._host, self._port = host, port
-        self._runner = web.AppRunner(self.app, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            self.app, shutdown_timeout=1.0, access_log_class=ScrubbedAccessLogger
+        )
         self.url = ""
 
     async def start(self) -> str:

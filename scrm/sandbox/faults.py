@@ -76,7 +76,6 @@ class FaultPlan:
             return answer(fault.errcode, ERRMSG.get(fault.errcode, "sandbox fault"))
         if fault.kind == "http":
             response = web.Response(status=fault.status, text="sandbox fault")
-            response["errcode"] = None
             return response
         wait = fault.delay or hang_seconds if fault.kind == "hang" else fault.delay
         try:

@@ -11,7 +11,7 @@ from aiohttp import web
 from scrm.sandbox.config import reveal
 from scrm.sandbox.png import qr_png
 from scrm.sandbox.state import STATE, authorize
-from scrm.sandbox.wire import ApiError, body, reply
+from scrm.sandbox.wire import ERRCODE, ApiError, body, reply
 
 # ≤32 visible characters from this set; no '%' (PROTOCOL §4.11).
 SCENE = re.compile(r"[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}")
@@ -55,7 +55,7 @@ async def getwxacodeunlimit(request: web.Request) -> web.Response:
     width = min(1280, max(280, int(data.get("width") or 430)))
     state.sent["wxacode"].append({"scene": scene, "page": page, "width": width})
     response = web.Response(body=qr_png(scene, width), content_type="image/png")
-    response["errcode"] = 0
+    response[ERRCODE] = 0
     return response
 
 

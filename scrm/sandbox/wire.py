@@ -8,6 +8,11 @@ from typing import Any
 from aiohttp import web
 
 
+ERRCODE = web.ResponseKey("sandbox_errcode", int)
+"""The errcode an answer carried, read back by the call log."""
+JSON_BODY = web.RequestKey("sandbox_json_body", dict)
+
+
 class ApiError(Exception):
     """Raised by a handler to answer ``{"errcode": code, "errmsg": msg}`` (HTTP 200, like WeCom)."""
 
@@ -24,13 +29,13 @@ def reply(**fields: Any) -> web.Response:
 
 def answer(errcode: int, errmsg: str, **fields: Any) -> web.Response:
     response = web.json_response({"errcode": errcode, "errmsg": errmsg, **fields})
-    response["errcode"] = errcode
+    response[ERRCODE] = errcode
     return response
 
 
 def body(request: web.Request) -> dict[str, Any]:
     """The JSON body parsed by the middleware (``{}`` for GET)."""
-    data: dict[str, Any] = request.get("json") or {}
+    data: dict[str, Any] = request.get(JSON_BODY) or {}
     return data
 
 
