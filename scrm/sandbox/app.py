@@ -15,7 +15,6 @@ import aiohttp
 from aiohttp import web, web_log
 
 from adapters.wecom.errors import scrub
-
 from scrm.sandbox import admin, contacts, messages, miniprogram, oauth, tags, tokens
 from scrm.sandbox.config import SandboxConfig
 from scrm.sandbox.sender import CallbackSender

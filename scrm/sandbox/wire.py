@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-
 ERRCODE = web.ResponseKey("sandbox_errcode", int)
 """The errcode an answer carried, read back by the call log."""
 JSON_BODY = web.RequestKey("sandbox_json_body", dict)

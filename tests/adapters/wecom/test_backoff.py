@@ -42,8 +42,10 @@ def test_cache_ttl_keeps_a_safety_margin(expires_in: int, ttl: float) -> None:
         (WeComConnectionError("timeout"), True),
     ],
 )
-def test_retryable_classification(error: Exception, retryable: bool) -> None:
-    assert getattr(error, "retryable") is retryable
+def test_retryable_classification(
+    error: WeComAPIError | WeComConnectionError, retryable: bool
+) -> None:
+    assert error.retryable is retryable
 
 
 async def test_retry_policy_stops_after_tries() -> None:

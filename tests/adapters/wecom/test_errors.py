@@ -67,7 +67,7 @@ async def test_hanging_server_is_a_connection_error(
     client = make_client(timeout=0.2)
     await client.access_token()
     state.faults.inject(TICKET, "hang", count=0)
-    with pytest.raises(WeComConnectionError, match="no answer within 0.2s"):
+    with pytest.raises(WeComConnectionError, match=r"no answer within 0\.2s"):
         await client.get_jsapi_ticket()
     assert sleeps == [0.5, 1.0]
 
