@@ -14,22 +14,42 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from archive.chain import ChainRecord, genesis_hash
 from archive.problems import Problem, ProblemKind
 
 
+class Linked(Protocol):
+    """What verification needs of a chained row (a message record, an audit entry)."""
+
+    @property
+    def record_id(self) -> str | int: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def prev_hash(self) -> bytes: ...
+    @property
+    def record_hash(self) -> bytes: ...
+    def verifies_at(self, position: int) -> bool: ...
+
+
 def verify_chain(conversation: str, records: Sequence[ChainRecord]) -> list[Problem]:
     """Name every altered, missing, swapped, reordered and inserted record of one chain."""
-    problems = _Reconstruction(conversation, records).problems()
-    return [replace(problem, chain=conversation) for problem in problems]
+    return verify_links(genesis_hash(conversation), records, conversation)
+
+
+def verify_links(genesis: bytes, records: Sequence[Linked], chain: str) -> list[Problem]:
+    """Verify any hash chain that starts at `genesis`; problems are tagged with `chain`."""
+    problems = _Reconstruction(genesis, records).problems()
+    return [replace(problem, chain=chain) for problem in problems]
 
 
 class _Reconstruction:
     """Where each stored record was chained, recovered from the links alone."""
 
-    def __init__(self, conversation: str, records: Sequence[ChainRecord]) -> None:
-        self.genesis = genesis_hash(conversation)
+    def __init__(self, genesis: bytes, records: Sequence[Linked]) -> None:
+        self.genesis = genesis
         self.ordered = sorted(records, key=lambda record: record.position)
         self.children: dict[bytes, list[int]] = defaultdict(list)
         for index, record in enumerate(self.ordered):

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from archive.canonical import canonical_json
-from archive.chain import ChainRecord
+from archive.chain_verify import Linked
 from archive.errors import IntegrityError
 from archive.problems import Problem, ProblemKind
 
@@ -107,7 +107,7 @@ def verify_checkpoint(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> N
 def compare_with_checkpoint(
     public_key: Ed25519PublicKey,
     checkpoint: Checkpoint,
-    chains: Mapping[str, Sequence[ChainRecord]],
+    chains: Mapping[str, Sequence[Linked]],
 ) -> list[Problem]:
     """Check the signature, then report chains that are behind or differ at a signed head."""
     verify_checkpoint(public_key, checkpoint)
