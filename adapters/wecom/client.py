@@ -120,7 +120,7 @@ class WeComClient(TokenClient):
         is_exclusive: bool = False,
     ) -> ContactWay:
         """Create a 「联系我」 way; ``state`` (≤30 chars) comes back in the add callback."""
-        body = {
+        body: dict[str, Any] = {
             "type": type,
             "scene": scene,
             "skip_verify": skip_verify,

@@ -163,7 +163,7 @@ def text_message(
 ) -> str:
     """A member's text message to the self-built app (§3.5); ``MsgId`` is the dedupe key."""
     created = int(time.time()) if create_time is None else create_time
-    fields = {
+    fields: dict[str, str | int] = {
         "ToUserName": corp_id,
         "FromUserName": from_user,
         "CreateTime": created,
