@@ -35,7 +35,7 @@ from scrm.services import Services
 log = logging.getLogger(__name__)
 
 INBOX = web.AppKey("inbox", Inbox)
-WORKERS = web.AppKey("workers", list[Worker])
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 
 def create_app(
@@ -60,6 +60,7 @@ def create_app(
         client_max_size=max(settings.max_body_bytes, 1024 * 1024),
     )
     app[INBOX] = inbox
+    app[DISPATCHER] = dispatcher
     wecom = settings.wecom
     crypto = CallbackCrypto(wecom.callback_token.value, wecom.callback_aes_key.value, wecom.corp_id)
     WeComCallbackView(

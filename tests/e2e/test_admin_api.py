@@ -1,0 +1,127 @@
+"""The admin API: auth, error shape, inbox stats, dead letters and replay, customers."""
+
+from __future__ import annotations
+
+import pytest
+
+from scrm.models import HandlerRun
+from scrm.sandbox import events as wecom_events
+from tests.e2e.conftest import Stack
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": "Basic abc"}],
+    ids=["missing", "wrong", "not-bearer"],
+)
+async def test_missing_or_wrong_token_is_401(stack: Stack, headers: dict[str, str]) -> None:
+    status, body = await stack.api("GET", "/api/v1/events/stats", headers=headers)
+    assert status == 401
+    assert body["error"]["code"] == "unauthorized"
+    assert set(body["error"]) == {"code", "message"}
+
+
+async def test_openapi_is_public_and_lists_every_route(stack: Stack) -> None:
+    status, spec = await stack.api("GET", "/api/v1/openapi.json", headers={})
+    assert status == 200
+    assert set(spec["paths"]) == {
+        "/api/v1/events/stats",
+        "/api/v1/events",
+        "/api/v1/events/{event_id}/replay",
+        "/api/v1/customers/{external_userid}",
+    }
+
+
+async def test_unknown_route_and_method_use_the_error_shape(stack: Stack) -> None:
+    status, body = await stack.api("GET", "/api/v1/nothing-here")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+    status, body = await stack.api("DELETE", "/api/v1/events/stats")
+    assert (status, body["error"]["code"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=exploded", "status"),
+        ("limit=0", "limit"),
+        ("limit=x", "limit"),
+        ("cursor=-1", "cursor"),
+    ],
+)
+async def test_bad_list_parameters_are_422_naming_the_field(
+    stack: Stack, query: str, field: str
+) -> None:
+    status, body = await stack.api("GET", f"/api/v1/events?{query}")
+    assert status == 422
+    assert body["error"]["field"] == field
+
+
+async def test_dead_letter_listing_and_replay(stack: Stack) -> None:
+    stack.sandbox.state.add_relation("zhangsan", "wmDEAD000001")
+    # externalcontact/get keeps failing with a terminal errcode: the run is parked as dead
+    stack.sandbox.state.faults.inject("externalcontact/get", kind="errcode", errcode=40003, count=1)
+    await stack.sender.send(
+        wecom_events.add_external_contact(stack.corp_id, "zhangsan", "wmDEAD000001")
+    )
+    await stack.drain()
+    _, stats = await stack.api("GET", "/api/v1/events/stats")
+    assert stats == {"received": 1, "pending": 0, "done": 0, "dead": 1}
+    status, page = await stack.api("GET", "/api/v1/events?status=dead")
+    assert status == 200
+    [event] = page["events"]
+    assert event["name"] == "change_external_contact.add_external_contact"
+    assert event["runs"][0]["status"] == "dead"
+    assert "40003" in event["runs"][0]["last_error"]
+    assert page["next_cursor"] is None
+
+    status, body = await stack.api("POST", f"/api/v1/events/{event['id']}/replay")
+    assert (status, body) == (200, {"event_id": event["id"], "replayed": ["contacts.sync_contact"]})
+    await stack.drain()
+    assert (await HandlerRun.get()).status == "done"
+    status, customer = await stack.api("GET", "/api/v1/customers/wmDEAD000001")
+    assert status == 200 and customer["follow_users"][0]["userid"] == "zhangsan"
+
+    status, body = await stack.api("POST", f"/api/v1/events/{event['id']}/replay")
+    assert (status, body["error"]["code"]) == (409, "conflict")
+    status, body = await stack.api("POST", "/api/v1/events/999999/replay")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+async def test_transient_wecom_errors_are_retried_inside_the_run(stack: Stack) -> None:
+    stack.sandbox.state.add_relation("zhangsan", "wmBUSY00001")
+    stack.sandbox.state.faults.inject("externalcontact/get", kind="errcode", errcode=-1, count=1)
+    stack.sandbox.state.faults.inject("externalcontact/get", kind="errcode", errcode=42001, count=1)
+    await stack.sender.send(
+        wecom_events.add_external_contact(stack.corp_id, "zhangsan", "wmBUSY00001")
+    )
+    await stack.drain()
+    _, stats = await stack.api("GET", "/api/v1/events/stats")
+    assert stats["done"] == 1
+    assert len(stack.sandbox_calls("gettoken")) == 2  # refreshed once after 42001
+
+
+async def test_events_are_paged_newest_first(stack: Stack) -> None:
+    for n in range(3):
+        stack.sandbox.state.add_relation("zhangsan", f"wmPAGE{n:06d}")
+        await stack.sender.send(
+            wecom_events.add_external_contact(stack.corp_id, "zhangsan", f"wmPAGE{n:06d}")
+        )
+    _, first = await stack.api("GET", "/api/v1/events?limit=2")
+    assert len(first["events"]) == 2 and first["next_cursor"] is not None
+    _, second = await stack.api("GET", f"/api/v1/events?limit=2&cursor={first['next_cursor']}")
+    ids = [e["id"] for e in first["events"] + second["events"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 3
+    assert second["next_cursor"] is None
+
+
+async def test_unknown_customer_is_404(stack: Stack) -> None:
+    status, body = await stack.api("GET", "/api/v1/customers/wmNOBODY")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+async def test_health_and_readiness_and_metrics(stack: Stack) -> None:
+    assert await stack.api("GET", "/healthz", headers={}) == (200, {"status": "ok"})
+    status, ready = await stack.api("GET", "/readyz", headers={})
+    assert (status, ready["checks"]) == (200, {"database": "ok", "kv": "ok"})
+    status, text = await stack.api("GET", "/metrics", headers={})
+    assert status == 200 and b"scrm_callbacks_total" in text
