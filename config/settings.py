@@ -262,7 +262,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             if not sandbox:
                 raise ConfigError(PREFIX + name.upper(), "is required when SCRM_SANDBOX=0")
             return convert(PREFIX + name.upper(), dev[dev_key])
-        return src.get(name, convert, convert("", dev.get(dev_key, "")))
+        key, value = found
+        try:
+            return convert(key, value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(key, str(exc) or "invalid value") from None
 
     api_default = f"http://127.0.0.1:{sandbox_port}" if sandbox else DEFAULT_API_BASE
     wecom = WeComSettings(
