@@ -16,6 +16,7 @@ The archive's blind index imports ``normalize``: changing it changes every store
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Final
 
 from opencc import OpenCC
@@ -79,27 +80,52 @@ def _reference(text: str) -> str:
 
 
 def _build_fast_table() -> dict[int, str | None]:
-    """Fold the usual per-character changes (zero-width, full-width, t2s) into one table."""
+    """Map every character that changes on its own (zero-width, full-width, t2s, case)."""
     table: dict[int, str | None] = {ord(char): None for char in ZERO_WIDTH}
     for code in [0x3000, *range(0xFF01, 0xFF5F)]:  # ideographic space, full-width ASCII
         table[code] = _reference(chr(code))
-    table.update(T2S_TABLE)
+    for code in range(0x20000):  # letters with case live in the first two planes only
+        char = chr(code)
+        if char.casefold() != char and not 0xD800 <= code < 0xE000:
+            table[code] = _reference(char)
+    for code in T2S_TABLE:
+        table[code] = _reference(chr(code))
     return table
 
 
+def _changing_pattern(codes: Iterable[int]) -> re.Pattern[str]:
+    """Compile a character class matching ``codes``, cheap to search.
+
+    ``re`` tests a class of BMP characters with a bitmap, but walks astral literals one
+    by one; astral codes are therefore merged into a few ranges (a superset is harmless:
+    it only sends a message to the translate step, which leaves other characters alone).
+    """
+    bmp = [re.escape(chr(code)) for code in sorted(codes) if code <= 0xFFFF]
+    ranges: list[list[int]] = []
+    for code in sorted(code for code in codes if code > 0xFFFF):
+        if ranges and code - ranges[-1][1] < 0x1000:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    astral = [f"{re.escape(chr(low))}-{re.escape(chr(high))}" for low, high in ranges]
+    return re.compile("[" + "".join(bmp + astral) + "]")
+
+
 _FAST_TABLE: Final[dict[int, str | None]] = _build_fast_table()
+_CHANGING: Final[re.Pattern[str]] = _changing_pattern(_FAST_TABLE)
 
 
 def normalize(text: str) -> str:
     """Return the matching form of ``text``; the same function serves keywords and messages."""
     if text.isascii():
         return text.lower()
-    # NFKC costs ~0.2 µs per character; Chinese chat rarely needs more than the full-width
-    # and t2s mappings, done here by one translate. If anything else is left (combining
-    # marks, compatibility characters, capitals outside ASCII), take the reference path.
-    translated = text.translate(_FAST_TABLE).casefold()
-    if unicodedata.is_normalized("NFKC", translated):
-        return translated
+    # NFKC costs ~0.2 µs per character and translate ~0.1 µs: first look (one regex scan)
+    # whether any character changes on its own, and translate only then. Whatever the
+    # table cannot do (composition, compatibility forms) fails the NFKC check and takes
+    # the reference path.
+    folded = text.translate(_FAST_TABLE) if _CHANGING.search(text) is not None else text
+    if unicodedata.is_normalized("NFKC", folded):
+        return folded
     return _reference(text)
 
 
