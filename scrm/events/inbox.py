@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from adapters.kv import KVStore
 from scrm.db import Database
+from scrm.events.content import carries_content, strip_content
 from scrm.events.router import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,10 @@ class Inbox:
     ) -> dict[str, int]:
         values: list[Any] = []
         for event in events:
-            payload = json.dumps(event.payload, ensure_ascii=False, separators=(",", ":"))
+            body = event.payload
+            if carries_content(event.name) and not self._dispatcher.handlers_for(event.name):
+                body = strip_content(body)  # nobody will process it: never store the text
+            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
             values += [event.dedupe_key, event.name, event.source, payload, event.occurred_at, now]
         sql = (
             "INSERT INTO events (dedupe_key, name, source, payload, occurred_at, received_at) "

@@ -23,6 +23,7 @@ from tortoise.transactions import in_transaction
 from config import WorkerSettings
 from scrm.db import Database
 from scrm.events.backoff import backoff_delay
+from scrm.events.content import carries_content, strip_content
 from scrm.events.errors import PermanentError, Retry
 from scrm.events.inbox import DOORBELL
 from scrm.events.router import Dispatcher, EventRecord
@@ -133,6 +134,7 @@ class Worker:
         started = self._clock()
         handler = self._dispatcher.handler(run.handler)
         outcome, error, delay = "done", None, 0.0
+        record: EventRecord | None = None
         try:
             if handler is None:
                 raise PermanentError(f"handler {run.handler} is not registered")
@@ -154,7 +156,9 @@ class Worker:
             )
         if outcome == "retry" and run.attempt >= self._settings.max_attempts:
             outcome = "dead"
-        await self._record(run, outcome, error, started, delay)
+        finished = await self._record(run, outcome, error, started, delay)
+        if finished and outcome == "done" and record is not None and carries_content(record.name):
+            await self._strip_if_processed(record)
         self._services.metrics.handler_runs.labels(handler=run.handler, outcome=outcome).inc()
         return outcome
 
@@ -183,7 +187,8 @@ class Worker:
 
     async def _record(
         self, run: ClaimedRun, outcome: str, error: str | None, started: float, delay: float
-    ) -> None:
+    ) -> bool:
+        """Store the outcome; False when another worker took the run over (lease lost)."""
         now = self._clock()
         status = "pending" if outcome == "retry" else outcome
         error = error[:2000] if error else None
@@ -204,5 +209,22 @@ class Worker:
             )
             if not changed:
                 log.warning("%s: lost the lease on run %d before finishing", self.name, run.id)
-                return
+                return False
             await conn.execute_query(insert, [run.id, run.attempt, started, now, outcome, error])
+        return True
+
+    async def _strip_if_processed(self, record: EventRecord) -> None:
+        """Once every handler is done with a message, drop its content from the inbox."""
+        marks = self._db.placeholders(2)
+        unfinished = await self._db.fetch(
+            f"SELECT COUNT(*) AS n FROM handler_runs WHERE event_id = {marks[0]} "
+            f"AND status <> {marks[1]}",
+            [record.id, "done"],
+        )
+        if unfinished[0]["n"]:
+            return
+        payload = json.dumps(strip_content(record.payload), ensure_ascii=False)
+        await self._db.fetch(
+            f"UPDATE events SET payload = {marks[0]} WHERE id = {marks[1]} RETURNING id",
+            [payload, record.id],
+        )

@@ -53,6 +53,10 @@ def router(calls: list[tuple[str, int]]) -> Router:
         calls.append(("flaky", ev.attempt))
         raise Retry("not yet")
 
+    @router.on("chat.message")
+    async def reader(ev: EventRecord, services: Services) -> None:
+        calls.append(("reader", ev.payload["text"]["content"]))  # type: ignore[arg-type]
+
     @router.on("test.broken")
     async def broken(ev: EventRecord, services: Services) -> None:
         raise PermanentError("bad data")
@@ -184,3 +188,21 @@ async def test_two_workers_never_run_the_same_run(spine, calls) -> None:  # type
     assert sum(done) == 120
     assert Counter(calls).most_common(1)[0][1] == 1
     assert len(calls) == 120
+
+
+async def test_unhandled_message_content_is_never_stored(spine) -> None:  # type: ignore[no-untyped-def]
+    inbox, _, _, _ = spine
+    text = {"MsgType": "text", "Content": "我对花生过敏", "MsgId": "1", "FromUserName": "lisi"}
+    await inbox.store(event("m1", name="message.text", **text))
+    stored = await Event.get(dedupe_key="m1")
+    assert "Content" not in stored.payload  # no handler wants message.text: never stored
+
+
+async def test_content_kept_until_processed_then_stripped(spine, calls) -> None:  # type: ignore[no-untyped-def]
+    inbox, worker, _, _ = spine
+    await inbox.store(event("m2", name="chat.message", text={"content": "secret words"}))
+    assert "secret words" in (await Event.get(dedupe_key="m2")).payload
+    assert await worker().drain() == 1
+    assert calls == [("reader", "secret words")]
+    payload = (await Event.get(dedupe_key="m2")).payload
+    assert "secret words" not in payload and "_content_stripped" in payload
