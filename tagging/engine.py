@@ -2,27 +2,23 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from tagging.matcher import KeywordMatcher
 from tagging.normalize import normalize, normalize_with_spans
 from tagging.rules import KeywordRule, SenderKind, action_to_dict
 
-
-class Role(IntEnum):
-    """How a keyword is used by a rule."""
-
-    ANY = 0
-    ALL = 1
-    EXCLUDE = 2
+# How a rule uses a keyword; plain ints because enum lookups are slow on the hot path.
+ANY: Final = 1
+ALL: Final = 2
+EXCLUDE: Final = 4
 
 
 class _Use(NamedTuple):
     """One rule's use of a normalised keyword, the automaton's payload."""
 
     rule: int
-    role: Role
+    role: int  # ANY | ALL when a keyword is in both lists, or EXCLUDE
     keyword: str  # as the operator wrote it, reported back in matches
     form: str  # normalised
 
@@ -74,17 +70,8 @@ class RuleEngine:
         self._all_forms: list[frozenset[str]] = []
         self._needs_any: list[bool] = []
         for index, rule in enumerate(self.rules):
-            seen: set[tuple[str, Role]] = set()
-            for role, keywords in (
-                (Role.ANY, rule.keywords_any),
-                (Role.ALL, rule.keywords_all),
-                (Role.EXCLUDE, rule.exclude),
-            ):
-                for keyword in keywords:
-                    form = normalize(keyword)
-                    if form and (form, role) not in seen:  # 過敏 and 过敏 are one keyword
-                        seen.add((form, role))
-                        uses.setdefault(form, []).append(_Use(index, role, keyword, form))
+            for use in _uses(index, rule):
+                uses.setdefault(use.form, []).append(use)
             self._all_forms.append(frozenset(normalize(k) for k in rule.keywords_all) - {""})
             self._needs_any.append(bool(rule.keywords_any))
         self._matcher = KeywordMatcher({form: tuple(use) for form, use in uses.items()})
@@ -104,53 +91,75 @@ class RuleEngine:
         except KeyError:
             raise ValueError(f"unknown sender kind {sender!r}") from None
         normalized = normalize(text)
-        per_rule: dict[int, list[tuple[int, int, _Use]]] = {}
+        found: dict[int, list[tuple[int, int, _Use]]] = {}
+        excluded: dict[int, list[tuple[int, int]]] = {}
         for start, end, uses in self._matcher.scan(normalized):
             for use in uses:
-                if listening[use.rule]:
-                    per_rule.setdefault(use.rule, []).append((start, end, use))
-        if not per_rule:
+                if not listening[use.rule]:
+                    continue
+                if use.role == EXCLUDE:
+                    excluded.setdefault(use.rule, []).append((start, end))
+                elif use.rule in found:
+                    found[use.rule].append((start, end, use))
+                else:
+                    found[use.rule] = [(start, end, use)]
+        if not found:
             return []
-        spans: tuple[list[int], list[int]] | None = None
-        if normalized != text:
-            _, starts, ends = normalize_with_spans(text)
-            spans = (starts, ends)
+        spans = None if normalized == text else normalize_with_spans(text)
         matches = []
-        for index in sorted(per_rule):
-            counted = self._counted(per_rule[index])
-            if counted is None or not self._satisfied(index, counted):
-                continue
-            hits = sorted(
-                {_hit(use, start, end, spans) for start, end, use in counted},
-                key=lambda hit: (hit.start, hit.end, hit.keyword),
-            )
-            matches.append(RuleMatch(self.rules[index], tuple(hits)))
+        for index in sorted(found):
+            counted = found[index]
+            if index in excluded:
+                counted = _outside(counted, excluded[index])
+            if counted and self._satisfied(index, counted):
+                matches.append(RuleMatch(self.rules[index], _hits(counted, spans)))
         return matches
-
-    @staticmethod
-    def _counted(found: list[tuple[int, int, _Use]]) -> list[tuple[int, int, _Use]] | None:
-        """Drop keyword occurrences lying inside an occurrence of an exclude phrase."""
-        excluded = [(start, end) for start, end, use in found if use.role is Role.EXCLUDE]
-        counted = [
-            (start, end, use)
-            for start, end, use in found
-            if use.role is not Role.EXCLUDE
-            and not any(low <= start and end <= high for low, high in excluded)
-        ]
-        return counted or None
 
     def _satisfied(self, index: int, counted: list[tuple[int, int, _Use]]) -> bool:
         """Check any-of (when the rule has any-keywords) and all-of on counted occurrences."""
-        if self._needs_any[index] and not any(use.role is Role.ANY for _, _, use in counted):
-            return False
         required = self._all_forms[index]
-        return not required or required <= {
-            use.form for _, _, use in counted if use.role is Role.ALL
-        }
+        if not required:
+            return True  # an any-only rule: every counted occurrence is an any-keyword
+        if self._needs_any[index] and not any(use.role & ANY for _, _, use in counted):
+            return False
+        return required <= {use.form for _, _, use in counted if use.role & ALL}
 
 
-def _hit(use: _Use, start: int, end: int, spans: tuple[list[int], list[int]] | None) -> KeywordHit:
-    """Position a hit in the original text; identical texts need no mapping."""
-    if spans is not None:
-        start, end = spans[0][start], spans[1][end - 1]
-    return KeywordHit(use.keyword, start, end)
+def _uses(index: int, rule: KeywordRule) -> list[_Use]:
+    """List how rule ``index`` uses each normalised keyword; 過敏 and 过敏 are one keyword."""
+    roles: dict[str, tuple[int, str]] = {}
+    for role, keywords in ((ANY, rule.keywords_any), (ALL, rule.keywords_all)):
+        for keyword in keywords:
+            form = normalize(keyword)
+            if form:
+                previous, first = roles.get(form, (0, keyword))
+                roles[form] = (previous | role, first)
+    uses = [_Use(index, role, keyword, form) for form, (role, keyword) in roles.items()]
+    phrases = {normalize(phrase): phrase for phrase in reversed(rule.exclude)}
+    uses += [_Use(index, EXCLUDE, phrase, form) for form, phrase in phrases.items() if form]
+    return uses
+
+
+def _outside(
+    found: list[tuple[int, int, _Use]], excluded: list[tuple[int, int]]
+) -> list[tuple[int, int, _Use]]:
+    """Drop keyword occurrences lying inside an occurrence of an exclude phrase."""
+    return [
+        (start, end, use)
+        for start, end, use in found
+        if not any(low <= start and end <= high for low, high in excluded)
+    ]
+
+
+def _hits(
+    counted: list[tuple[int, int, _Use]], spans: tuple[str, list[int], list[int]] | None
+) -> tuple[KeywordHit, ...]:
+    """Position hits in the original text, ordered by start; identical texts need no map."""
+    if len(counted) > 1:
+        counted = sorted(counted, key=lambda hit: (hit[0], hit[1]))
+    if spans is None:
+        return tuple(KeywordHit(use.keyword, start, end) for start, end, use in counted)
+    _, starts, ends = spans
+    return tuple(
+        KeywordHit(use.keyword, starts[start], ends[end - 1]) for start, end, use in counted
+    )

@@ -46,10 +46,24 @@ class KeywordMatcher(Generic[Payload]):
                 for end, (extra, _chars, payload) in self._automaton.iter(normalized)
             ]
         key = _as_bytes(normalized)
+        if len(key) == 3 * len(normalized):  # only 3-byte characters, as in plain Chinese
+            return [
+                ((end - extra) // 3, (end + 1) // 3, payload)
+                for end, (extra, _chars, payload) in self._automaton.iter(key)
+            ]
         return [
             (start := _characters_before(key, end - extra), start + chars, payload)
             for end, (extra, chars, payload) in self._automaton.iter(key)
         ]
+
+    def payloads(self, normalized: str) -> set[Payload]:
+        """Return what is attached to the keywords occurring, without positions (cheaper)."""
+        if not self._size:
+            return set()
+        return {
+            payload
+            for _end, (_extra, _chars, payload) in self._automaton.iter(_as_bytes(normalized))
+        }
 
     def contains_any(self, normalized: str) -> bool:
         """Say whether any keyword occurs, stopping at the first."""
@@ -82,4 +96,4 @@ def compile_keywords(keywords: Iterable[str]) -> KeywordMatcher[str]:
 
 def match_keywords(matcher: KeywordMatcher[str], text: str) -> set[str]:
     """Return the normalised keywords occurring in ``text`` (normalising it first)."""
-    return {payload for _start, _end, payload in matcher.scan(normalize(text))}
+    return matcher.payloads(normalize(text))

@@ -34,3 +34,24 @@ def test_compile_keywords_normalises_and_merges() -> None:
     assert match_keywords(matcher, "VIP 客戶過敏") == {"过敏", "vip"}
     assert matcher.contains_any("vip") is True
     assert matcher.contains_any("正常") is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "过敏感过敏",  # only 3-byte characters
+        "a过敏感b过敏",  # mixed widths
+        "😀过敏感😀过敏",  # 4-byte characters
+        "über过敏感ß过敏",  # 2-byte characters
+    ],
+)
+def test_positions_are_characters_whatever_the_utf8_width(text: str) -> None:
+    matcher = KeywordMatcher({"过敏": "a", "敏感": "b"})
+    found = sorted(matcher.scan(text))
+    assert [text[start:end] for start, end, _ in found] == ["过敏", "敏感", "过敏"]
+    assert matcher.payloads(text) == {"a", "b"}
+
+
+def test_ascii_text_and_keywords() -> None:
+    matcher = KeywordMatcher({"vip": 1, "ip": 2})
+    assert sorted(matcher.scan("a vip")) == [(2, 5, 1), (3, 5, 2)]
