@@ -120,7 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations")
     sim = commands.add_parser("simulate", help="drive a scenario against a running service")
     sim.add_argument("--customers", type=int, default=5)
+    mig = commands.add_parser("makemigration", help="(development) write the next migration")
+    mig.add_argument("name")
+    mig.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
     args = parser.parse_args(argv)
+    if args.command == "makemigration":
+        from scrm.makemigration import main as make
+
+        make(args.name, args.postgres)
+        return 0
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -1,6 +1,7 @@
 """Settings for scrm: environment + optional TOML, validated once at start."""
 
 from config.settings import (
+    ArchiveSettings,
     ConfigError,
     Secret,
     Settings,
@@ -9,4 +10,12 @@ from config.settings import (
     load_settings,
 )
 
-__all__ = ["ConfigError", "Secret", "Settings", "WeComSettings", "WorkerSettings", "load_settings"]
+__all__ = [
+    "ArchiveSettings",
+    "ConfigError",
+    "Secret",
+    "Settings",
+    "WeComSettings",
+    "WorkerSettings",
+    "load_settings",
+]

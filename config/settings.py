@@ -72,6 +72,18 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    """The compliance archive: key material, retention, and the WeCom session-archive pull."""
+
+    keys: Secret = Secret("")  # SCRM_ARCHIVE_KEYS key string; empty = use key_file
+    key_file: Path = Path("var/keys/archive-keys.json")
+    retention_days: int = 0  # 0 = keep forever
+    finance_sdk_path: str | None = None  # libWeWorkFinanceSdk_C.so; None = no session pull
+    finance_secret: Secret = Secret("")  # the 会话内容存档 secret
+    rsa_keys: str | None = None  # SCRM_ARCHIVE_RSA_KEYS: directory of v<N>.pem or "N:path,…"
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -89,6 +101,7 @@ class Settings:
         )
     )
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     @property
     def is_postgres(self) -> bool:
@@ -240,7 +253,8 @@ _KNOWN_KEYS = (
     "host port database_url redis_url admin_token sandbox sandbox_port max_body_bytes var_dir "
     "log_level corp_id callback_token callback_aes_key contact_secret agent_id agent_secret "
     "wecom_api_base callback_max_skew wecom_timeout worker_concurrency worker_max_attempts "
-    "worker_poll_interval worker_lease_seconds"
+    "worker_poll_interval worker_lease_seconds archive_keys archive_key_file "
+    "archive_retention_days finance_sdk_path archive_finance_secret archive_rsa_keys"
 ).split()
 
 
@@ -305,6 +319,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             max_attempts=src.get("worker_max_attempts", _int_in(1, 100), 8),
             poll_interval=src.get("worker_poll_interval", _float_in(0.01, 60), 1.0),
             lease_seconds=src.get("worker_lease_seconds", _float_in(1, 3600), 60.0),
+        ),
+        archive=ArchiveSettings(
+            keys=src.get("archive_keys", _secret, Secret("")),
+            key_file=Path(
+                src.get("archive_key_file", _str, str(var_dir / "keys" / "archive-keys.json"))
+            ),
+            retention_days=src.get("archive_retention_days", _int_in(0, 36500), 0),
+            finance_sdk_path=src.get("finance_sdk_path", _str, None),
+            finance_secret=src.get("archive_finance_secret", _secret, Secret("")),
+            rsa_keys=src.get("archive_rsa_keys", _str, None),
         ),
     )
 

@@ -21,10 +21,10 @@ from adapters.wecom import WeComClient
 from callbacks.crypto import CallbackCrypto
 from callbacks.intake import WeComCallbackView
 from config import Settings
-from scrm.api import customers, events, health, openapi
+from scrm.api import customers, events, health, messages, openapi
 from scrm.api.auth import bearer_auth
 from scrm.api.errors import error_middleware
-from scrm.appkeys import SERVICES
+from scrm.appkeys import INBOX, SERVICES
 from scrm.db import Database, close_database, open_database
 from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
@@ -34,7 +34,6 @@ from scrm.services import Services
 
 log = logging.getLogger(__name__)
 
-INBOX = web.AppKey("inbox", Inbox)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 
@@ -72,7 +71,7 @@ def create_app(
         max_body=settings.max_body_bytes,
         clock=clock,
     ).register(app)
-    for area in (health, events, customers, openapi):
+    for area in (health, events, customers, messages, openapi):
         area.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

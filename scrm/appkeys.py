@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from scrm.events.inbox import Inbox
 from scrm.services import Services
 
 SERVICES = web.AppKey("services", Services)
+INBOX = web.AppKey("inbox", Inbox)

@@ -14,6 +14,7 @@ from scrm.metrics import Metrics
 
 if TYPE_CHECKING:
     from adapters.wecom import WeComClient
+    from archive.runtime import ArchiveRuntime
 
 
 @dataclass
@@ -24,3 +25,5 @@ class Services:
     metrics: Metrics
     wecom: WeComClient
     clock: Callable[[], float] = field(default=time.time)
+    # The compliance archive's key ring and stores; only archive/ looks inside.
+    archive: ArchiveRuntime | None = None
