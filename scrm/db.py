@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 MODELS_APP = "models"
-MODEL_MODULES = ["scrm.models", "aerich.models"]
+MODEL_MODULES = ["scrm.models", "scrm.autotag.models", "aerich.models"]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -101,14 +101,14 @@ async def migrate(url: str) -> list[str]:
 
     _forget_compiled_queries()
 
-    command = Command(
-        tortoise_config=tortoise_config(url), app=MODELS_APP, location=str(MIGRATIONS_DIR)
-    )
-    await command.init()
+    config = tortoise_config(url)
+    await Tortoise.init(config=config)  # aerich skips this when an earlier init left state
     try:
+        command = Command(tortoise_config=config, app=MODELS_APP, location=str(MIGRATIONS_DIR))
+        await command.init()
         return await command.upgrade(run_in_transaction=True)
     finally:
-        await command.aclose()
+        await Tortoise.close_connections()
         _forget_compiled_queries()
 
 

@@ -4,6 +4,7 @@ aerich writes dialect-specific SQL, so the same model change is generated twice 
 scratch SQLite file and a scratch PostgreSQL database, each first brought up to date with the
 existing migrations — and merged into one file whose `upgrade` picks the SQL by the
 connection's dialect. Both runs see the same models, so their MODELS_STATE is identical.
+aerich keeps per-dialect state in class attributes, so each run is its own process.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tortoise import Tortoise
 
 from scrm.db import MIGRATIONS_DIR, MODELS_APP, migrate, tortoise_config
 
@@ -54,15 +58,34 @@ async def _generate(url: str, name: str, workdir: Path) -> Path:
     location = workdir / "migrations"
     shutil.copytree(MIGRATIONS_DIR, location)
     await migrate(url)
-    command = Command(tortoise_config=tortoise_config(url), app=MODELS_APP, location=str(location))
-    await command.init()
+    config = tortoise_config(url)
+    await Tortoise.init(config=config)  # aerich skips this when an earlier init left state
     try:
+        command = Command(tortoise_config=config, app=MODELS_APP, location=str(location))
+        await command.init()
         created = await command.migrate(name, no_input=True)
     finally:
-        await command.aclose()
+        await Tortoise.close_connections()
     if not created:
         raise SystemExit("no model changes: nothing to migrate")
     return location / MODELS_APP / created
+
+
+async def _generate_apart(url: str, name: str, workdir: Path) -> Path:
+    """Run `_generate` in a fresh interpreter and return the file it wrote."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "scrm.makemigration",
+        url,
+        name,
+        str(workdir),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"aerich failed for {url.split(':', 1)[0]}")
+    return Path(out.decode().strip().splitlines()[-1])
 
 
 def _parts(path: Path) -> tuple[str, str, str]:
@@ -83,9 +106,9 @@ async def make_migration(name: str, postgres_server_url: str) -> Path:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            sqlite_file = await _generate(f"sqlite://{work}/s.db", name, work / "s")
+            sqlite_file = await _generate_apart(f"sqlite://{work}/s.db", name, work / "s")
             pg_url = urlsplit(postgres_server_url)._replace(path="/" + scratch).geturl()
-            pg_file = await _generate(pg_url, name, work / "p")
+            pg_file = await _generate_apart(pg_url, name, work / "p")
             s_up, s_down, state = _parts(sqlite_file)
             p_up, p_down, _ = _parts(pg_file)
             target = MIGRATIONS_DIR / MODELS_APP / sqlite_file.name
@@ -106,3 +129,7 @@ async def make_migration(name: str, postgres_server_url: str) -> Path:
 
 def main(name: str, postgres_server_url: str) -> None:
     print(asyncio.run(make_migration(name, postgres_server_url)))
+
+
+if __name__ == "__main__":  # one dialect's run: python -m scrm.makemigration URL NAME WORKDIR
+    print(asyncio.run(_generate(sys.argv[1], sys.argv[2], Path(sys.argv[3]))))

@@ -1,0 +1,46 @@
+"""Keyword rules and their hits, stored so every automatic tag can be explained."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class TagRule(Model):
+    """A keyword rule; `definition` is the rule JSON as the API accepted it (without id)."""
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    definition = fields.TextField()
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.FloatField()
+    updated_at = fields.FloatField()
+
+    class Meta:
+        table = "tag_rules"
+
+
+class RuleHit(Model):
+    """One rule matching one message for one customer: keywords, positions, actions, outcome.
+
+    Unique per (rule, message, customer), so a redelivered message never acts twice.
+    `fired` is False when the threshold was not reached yet: the hit still counts.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    rule_id = fields.BigIntField()
+    rule_name = fields.CharField(max_length=100)
+    msgid = fields.CharField(max_length=128)
+    external_userid = fields.CharField(max_length=64, db_index=True)
+    userid = fields.CharField(max_length=64, null=True)  # the staff member whose tags changed
+    sender_kind = fields.CharField(max_length=16)
+    msgtime = fields.BigIntField()  # ms
+    keywords = fields.TextField()  # JSON [{"keyword", "start", "end"}]
+    fired = fields.BooleanField()
+    actions = fields.TextField()  # JSON [{"type", …, "outcome"}]
+    created_at = fields.FloatField()
+
+    class Meta:
+        table = "rule_hits"
+        unique_together = (("rule_id", "msgid", "external_userid"),)
+        indexes = (("rule_id", "external_userid", "msgtime"),)
