@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from config import ConfigError, Settings, load_settings
+from scrm.autotag.handlers import router as autotag_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
 
 log = logging.getLogger("scrm")
 
 # Every feature's router, composed here and nowhere else.
-ROUTERS: Sequence[Router] = (contacts_router,)
+ROUTERS: Sequence[Router] = (contacts_router, autotag_router)
 
 
 def build_app(settings: Settings) -> web.Application:

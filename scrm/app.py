@@ -25,6 +25,9 @@ from scrm.api import customers, events, health, messages, openapi
 from scrm.api.auth import bearer_auth
 from scrm.api.errors import error_middleware
 from scrm.appkeys import INBOX, SERVICES
+from scrm.autotag import api as autotag_api
+from scrm.autotag.catalog import RuleCatalog
+from scrm.autotag.runtime import AutoTagRuntime
 from scrm.db import Database, close_database, open_database
 from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
@@ -71,7 +74,7 @@ def create_app(
         max_body=settings.max_body_bytes,
         clock=clock,
     ).register(app)
-    for area in (health, events, customers, messages, openapi):
+    for area in (health, events, customers, messages, autotag_api, openapi):
         area.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -85,7 +88,16 @@ def create_app(
             api_base=wecom.api_base,
             timeout=wecom.request_timeout,
         )
-        services = Services(settings, db, kv, metrics, client, clock=clock)
+        services = Services(
+            settings,
+            db,
+            kv,
+            metrics,
+            client,
+            clock=clock,
+            inbox=inbox,
+            autotag=AutoTagRuntime(RuleCatalog(kv, clock)),
+        )
         app[SERVICES] = services
         await inbox.start()
         stop = asyncio.Event()

@@ -15,6 +15,8 @@ from scrm.metrics import Metrics
 if TYPE_CHECKING:
     from adapters.wecom import WeComClient
     from archive.runtime import ArchiveRuntime
+    from scrm.autotag.runtime import AutoTagRuntime
+    from scrm.events.inbox import Inbox
 
 
 @dataclass
@@ -25,5 +27,8 @@ class Services:
     metrics: Metrics
     wecom: WeComClient
     clock: Callable[[], float] = field(default=time.time)
+    # Handlers that emit follow-up events (ticket.requested, alert.raised) store them here.
+    inbox: Inbox | None = None
+    autotag: AutoTagRuntime | None = None
     # The compliance archive's key ring and stores; only archive/ looks inside.
     archive: ArchiveRuntime | None = None

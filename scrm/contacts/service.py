@@ -178,3 +178,37 @@ async def replace_corp_tags(groups: Iterable[CorpTagGroup], now: float) -> int:
                 )
         await CorpTag.exclude(tag_id__in=seen).update(deleted=True, updated_at=now)
     return len(seen)
+
+
+async def record_marked_tags(
+    relation: FollowRelation, added: Iterable[CorpTag], removed_ids: Iterable[str]
+) -> None:
+    """Mirror a successful mark_tag locally: WeCom sends no callback for API changes."""
+    removed = list(removed_ids)
+    if removed:
+        await CustomerTag.filter(relation=relation, tag_id__in=removed).delete()
+    for tag in added:
+        await CustomerTag.get_or_create(
+            relation=relation,
+            tag_id=tag.tag_id,
+            defaults={"tag_name": tag.name, "group_name": tag.group_name, "type": 1},
+        )
+
+
+async def store_created_tags(group: CorpTagGroup, now: float) -> list[CorpTag]:
+    """Record tags this service just created with add_corp_tag (no callback will come)."""
+    stored = []
+    for tag in group.tag:
+        row, _ = await CorpTag.update_or_create(
+            tag_id=tag.id,
+            defaults={
+                "name": tag.name,
+                "group_id": group.group_id,
+                "group_name": group.group_name,
+                "order": tag.order,
+                "deleted": False,
+                "updated_at": now,
+            },
+        )
+        stored.append(row)
+    return stored

@@ -1,0 +1,173 @@
+"""Tag-rule CRUD, the dry-run evaluator, and the hits that explain every automatic tag."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from tortoise.exceptions import IntegrityError
+
+from scrm.api.errors import ApiError
+from scrm.api.params import int_param
+from scrm.appkeys import SERVICES
+from scrm.autotag.catalog import definition_of, rule_json
+from scrm.autotag.models import RuleHit, TagRule
+from scrm.chat import MAX_CONTENT_CHARS
+from scrm.models import Customer
+from tagging import RuleValidationError, matches_to_dict, parse_rule
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid", "the body must be a JSON object", "body")
+    return data
+
+
+def _validated(data: dict[str, Any], rule_id: int) -> Any:
+    try:
+        return parse_rule(data, rule_id)
+    except RuleValidationError as exc:
+        first = exc.errors[0]
+        message = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        raise ApiError(422, "invalid", message, first.field) from None
+
+
+async def _rule(request: web.Request) -> TagRule:
+    raw = request.match_info["rule_id"]
+    row = await TagRule.get_or_none(id=int(raw)) if raw.isdigit() and len(raw) < 18 else None
+    if row is None:
+        raise ApiError(404, "not_found", f"tag rule {raw} does not exist")
+    return row
+
+
+async def _name_is_free(name: str, rule_id: int | None = None) -> None:
+    clash = TagRule.filter(name=name)
+    if rule_id is not None:
+        clash = clash.exclude(id=rule_id)
+    if await clash.exists():
+        raise ApiError(409, "conflict", f"a rule named {name!r} already exists", "name")
+
+
+async def create_rule(request: web.Request) -> web.Response:
+    data = await _body(request)
+    rule = _validated(data, 0)
+    await _name_is_free(rule.name)
+    now = request.app[SERVICES].clock()
+    try:
+        row = await TagRule.create(
+            name=rule.name,
+            definition=definition_of(rule),
+            enabled=rule.enabled,
+            created_at=now,
+            updated_at=now,
+        )
+    except IntegrityError:
+        raise ApiError(409, "conflict", "the rule could not be stored") from None
+    await _changed(request)
+    return web.json_response(rule_json(row), status=201)
+
+
+async def list_rules(request: web.Request) -> web.Response:
+    rows = await TagRule.all().order_by("id")
+    return web.json_response({"rules": [rule_json(row) for row in rows]})
+
+
+async def get_rule(request: web.Request) -> web.Response:
+    return web.json_response(rule_json(await _rule(request)))
+
+
+async def patch_rule(request: web.Request) -> web.Response:
+    row = await _rule(request)
+    patch = await _body(request)
+    if "id" in patch:
+        raise ApiError(422, "invalid", "id cannot be changed", "id")
+    merged = {**json.loads(row.definition), **patch}
+    rule = _validated(merged, row.id)
+    await _name_is_free(rule.name, row.id)
+    row.name, row.definition, row.enabled = rule.name, definition_of(rule), rule.enabled
+    row.updated_at = request.app[SERVICES].clock()
+    await row.save()
+    await _changed(request)
+    return web.json_response(rule_json(row))
+
+
+async def delete_rule(request: web.Request) -> web.Response:
+    row = await _rule(request)
+    await row.delete()  # its hits stay: they explain tags already given
+    await _changed(request)
+    return web.Response(status=204)
+
+
+async def evaluate(request: web.Request) -> web.Response:
+    """A dry run of one message against the live rules: no thresholds, no actions."""
+    data = await _body(request)
+    text = data.get("text")
+    if not isinstance(text, str) or not text:
+        raise ApiError(422, "invalid", "text must be a non-empty string", "text")
+    if len(text) > MAX_CONTENT_CHARS:
+        raise ApiError(
+            422, "invalid", f"text must be at most {MAX_CONTENT_CHARS} characters", "text"
+        )
+    sender = data.get("sender", "customer")
+    if sender not in ("customer", "staff"):
+        raise ApiError(422, "invalid", "sender must be 'customer' or 'staff'", "sender")
+    autotag = request.app[SERVICES].autotag
+    assert autotag is not None
+    engine = await autotag.rules.current()
+    return web.json_response(matches_to_dict(engine.evaluate(text, sender)))
+
+
+async def customer_hits(request: web.Request) -> web.Response:
+    external_userid = request.match_info["external_userid"]
+    known = await Customer.exists(external_userid=external_userid)
+    if not known and not await RuleHit.exists(external_userid=external_userid):
+        raise ApiError(404, "not_found", f"customer {external_userid} does not exist")
+    limit = int_param(request, "limit", default=50, low=1, high=200)
+    cursor = int_param(request, "cursor", default=None, low=1, high=2**62)
+    query = RuleHit.filter(external_userid=external_userid).order_by("-id")
+    if cursor is not None:
+        query = query.filter(id__lt=cursor)
+    rows = await query.limit(limit + 1)
+    page = rows[:limit]
+    return web.json_response(
+        {
+            "hits": [_hit_json(hit) for hit in page],
+            "next_cursor": str(page[-1].id) if len(rows) > limit and page else None,
+        }
+    )
+
+
+def _hit_json(hit: RuleHit) -> dict[str, Any]:
+    return {
+        "id": hit.id,
+        "rule_id": hit.rule_id,
+        "rule": hit.rule_name,
+        "msgid": hit.msgid,
+        "msgtime": hit.msgtime,
+        "sender_kind": hit.sender_kind,
+        "userid": hit.userid,
+        "keywords": json.loads(hit.keywords),
+        "fired": hit.fired,
+        "actions": json.loads(hit.actions),
+    }
+
+
+async def _changed(request: web.Request) -> None:
+    autotag = request.app[SERVICES].autotag
+    if autotag is not None:
+        await autotag.rules.changed()
+
+
+def register(app: web.Application) -> None:
+    app.router.add_post("/api/v1/tag-rules", create_rule)
+    app.router.add_get("/api/v1/tag-rules", list_rules)
+    app.router.add_get("/api/v1/tag-rules/{rule_id}", get_rule)
+    app.router.add_patch("/api/v1/tag-rules/{rule_id}", patch_rule)
+    app.router.add_delete("/api/v1/tag-rules/{rule_id}", delete_rule)
+    app.router.add_post("/api/v1/tagging/evaluate", evaluate)
+    app.router.add_get("/api/v1/customers/{external_userid}/tag-hits", customer_hits)
