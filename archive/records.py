@@ -1,0 +1,69 @@
+"""Read stored records back: unwrap the partition's data key, check the GCM tag, decrypt."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from archive.envelope import decrypt_message
+from archive.partitions import Partition, load_partition
+from archive.runtime import ArchiveRuntime
+
+RECORD_COLUMNS = (
+    "id, msgid, partition_id, conversation, position, prev_hash, record_hash, ciphertext, hour"
+)
+
+
+class PartitionKeys:
+    """Partitions loaded once per query (a search touches few months)."""
+
+    def __init__(self, runtime: ArchiveRuntime) -> None:
+        self.runtime = runtime
+        self._loaded: dict[int, Partition] = {}
+
+    async def get(self, partition_id: int) -> Partition:
+        """The partition, with its unwrapped data key (None if shredded)."""
+        if partition_id not in self._loaded:
+            self._loaded[partition_id] = await load_partition(self.runtime, partition_id)
+        return self._loaded[partition_id]
+
+
+async def decrypt_row(keys: PartitionKeys, row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The WeCom message JSON of one record row; None when its partition was shredded."""
+    partition = await keys.get(row["partition_id"])
+    if partition.dek is None:
+        return None
+    plaintext = decrypt_message(
+        partition.dek,
+        bytes(row["ciphertext"]),
+        msgid=row["msgid"],
+        partition=partition.name,
+        position=row["position"],
+    )
+    message: dict[str, Any] = json.loads(plaintext)
+    return message
+
+
+async def fetch_records(runtime: ArchiveRuntime, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Record rows by id, in the order of `ids`."""
+    if not ids:
+        return []
+    marks = ",".join(runtime.db.placeholders(len(ids)))
+    rows = await runtime.db.fetch(
+        f"SELECT {RECORD_COLUMNS} FROM archive_records WHERE id IN ({marks})", list(ids)
+    )
+    by_id = {row["id"]: dict(row) for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def read_message(runtime: ArchiveRuntime, msgid: str) -> dict[str, Any] | None:
+    """Decrypt one message by msgid (tests, operators)."""
+    rows = await runtime.db.fetch(
+        f"SELECT {RECORD_COLUMNS} FROM archive_records "
+        f"WHERE msgid = {runtime.db.placeholders(1)[0]}",
+        [msgid],
+    )
+    if not rows:
+        return None
+    return await decrypt_row(PartitionKeys(runtime), rows[0])

@@ -1,0 +1,108 @@
+"""The archive as the service holds it: key ring, data-key cache, blind index, database."""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from archive.blind_index import BlindIndex, hash_filter_value
+from archive.dek_cache import DataKeyCache
+from archive.envelope import WrappedKey
+from archive.errors import MissingKeyError
+from archive.keyfile import load_key_file
+from archive.keyring import KeyRing
+from archive.keys import check_stored_keks, load_ring
+from config import Settings
+from scrm.db import Database
+
+log = logging.getLogger(__name__)
+# 8-byte tokens stored as BIGINT: index lookups on integers are much faster than on bytea,
+# and every candidate is decrypted and confirmed, so a rare collision only costs time.
+TOKEN_BYTES = 8
+
+
+def as_int64(digest: bytes) -> int:
+    """Read the first 8 bytes of a digest as a signed 64-bit integer (a BIGINT column)."""
+    return int(struct.unpack(">q", digest[:8])[0])
+
+
+class ArchiveRuntime:
+    """Everything archive code needs at run time; its repr shows no key material."""
+
+    def __init__(
+        self,
+        db: Database,
+        ring: KeyRing,
+        *,
+        corp_id: str,
+        retention_days: int = 0,
+        key_file: Path | None = None,
+        admin_token: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.corp_id = corp_id or "corp"
+        self.retention_days = retention_days
+        self.key_file = key_file
+        self.admin_token = admin_token
+        self.clock = clock
+        self._use(ring)
+
+    def __repr__(self) -> str:
+        return f"ArchiveRuntime(corp_id={self.corp_id!r}, ring={self.ring!r})"
+
+    def _use(self, ring: KeyRing) -> None:
+        self.ring = ring
+        self.deks = DataKeyCache(ring, max_entries=256)
+        self.index = BlindIndex(ring.index_key, token_bytes=TOKEN_BYTES)
+
+    def reload_ring(self) -> bool:
+        """Re-read the key file (after `rotate-kek` added a KEK); False if not file-backed."""
+        if self.key_file is None:
+            return False
+        self._use(load_key_file(self.key_file))
+        log.info("archive key ring reloaded: %r", self.ring)
+        return True
+
+    def data_key(self, partition: str, kek_id: str, blob: bytes) -> bytes:
+        """Unwrap a partition's data key (cached); reload the ring once on an unknown KEK."""
+        wrapped = WrappedKey(kek_id, blob)
+        try:
+            return self.deks.get(wrapped, partition)
+        except MissingKeyError:
+            if not self.reload_ring():
+                raise
+            return self.deks.get(wrapped, partition)
+
+    def filter_key(self, kind: str, value: str) -> int:
+        """The stored form of a customer, staff or room id: a keyed hash, never the id."""
+        return as_int64(hash_filter_value(self.ring.index_key, kind, value))
+
+    def text_tokens(self, text: str) -> set[int]:
+        """Blind-index tokens of a message text, as stored."""
+        return {as_int64(token) for token in self.index.index_tokens(text)}
+
+    def query_tokens(self, keyword: str) -> set[int]:
+        """Tokens every message containing `keyword` has (ValueError if it normalises empty)."""
+        return {as_int64(token) for token in self.index.query_tokens(keyword)}
+
+    async def close(self) -> None:
+        """Forget unwrapped data keys."""
+        self.deks.clear()
+
+
+async def open_archive(settings: Settings, db: Database) -> ArchiveRuntime:
+    """Load the ring, refuse to start if a stored data key's KEK is missing, build the runtime."""
+    ring, key_file = load_ring(settings)
+    await check_stored_keks(db, ring)
+    return ArchiveRuntime(
+        db,
+        ring,
+        corp_id=settings.wecom.corp_id,
+        retention_days=settings.archive.retention_days,
+        key_file=key_file,
+        admin_token=settings.admin_token.value,
+    )

@@ -1,0 +1,198 @@
+"""Store messages: encrypt the whole JSON, chain it in its conversation, index it blindly.
+
+A batch is one transaction. Chain heads are locked (``FOR UPDATE`` in id order on
+PostgreSQL; SQLite has one writer) before positions are assigned, and msgids are checked
+again under the lock, so concurrent workers and WeCom's duplicates store a message once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from archive.blind_index import hash_filter_value
+from archive.chain import ChainRecord, genesis_hash
+from archive.envelope import encrypt_message
+from archive.partitions import Partition, message_partition
+from archive.runtime import ArchiveRuntime
+from scrm.chat import ChatMessage, parse_chat_message
+
+log = logging.getLogger(__name__)
+MAX_PARAMS = 30_000  # under SQLite's 32,766 and PostgreSQL's 32,767 bind parameters
+_SCRM_FIELDS = ("sender_kind",)  # added by scrm to the event; not part of WeCom's message
+
+
+def wecom_json(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The message as WeCom sent it, without the fields scrm adds to the event."""
+    return {key: value for key, value in payload.items() if key not in _SCRM_FIELDS}
+
+
+def conversation_of(runtime: ArchiveRuntime, message: ChatMessage) -> str:
+    """A keyed hash naming the conversation: the room, or the pair of a 1:1 chat."""
+    who = (
+        f"room:{message.roomid}"
+        if message.roomid
+        else "pair:" + "\x00".join(sorted({message.sender, *message.tolist}))
+    )
+    return hash_filter_value(runtime.ring.index_key, "conversation", who).hex()
+
+
+def participant_keys(runtime: ArchiveRuntime, message: ChatMessage) -> set[int]:
+    """Hashed customer, staff and room ids a filter can find this message by."""
+    keys = {runtime.filter_key("customer", who) for who in message.customers}
+    keys |= {runtime.filter_key("staff", who) for who in message.staff}
+    if message.roomid:
+        keys.add(runtime.filter_key("room", message.roomid))
+    return keys
+
+
+async def store_messages(runtime: ArchiveRuntime, payloads: Iterable[Mapping[str, Any]]) -> int:
+    """Store WeCom message JSONs (already valid); return how many were new."""
+    batch: dict[str, tuple[ChatMessage, dict[str, Any]]] = {}
+    for payload in payloads:
+        raw = wecom_json(payload)
+        message = parse_chat_message(raw)
+        batch.setdefault(message.msgid, (message, raw))
+    if not batch:
+        return 0
+    async with in_transaction() as conn:
+        fresh = await _unseen(runtime, conn, list(batch))
+        if not fresh:
+            return 0
+        items = [batch[msgid] for msgid in fresh]
+        parts: dict[int, Partition] = {}
+        placed: list[tuple[ChatMessage, dict[str, Any], Partition, str]] = []
+        for message, raw in items:
+            part = await message_partition(runtime, conn, message.msgtime)
+            if part.dek is None:
+                log.warning("message for a shredded partition %s not stored", part.name)
+                continue
+            parts[part.id] = part
+            placed.append((message, raw, part, conversation_of(runtime, message)))
+        heads = await _lock_heads(runtime, conn, {(p.id, conv) for _, _, p, conv in placed})
+        changed: set[tuple[int, str]] = set()
+        fresh = set(await _unseen(runtime, conn, [m.msgid for m, _, _, _ in placed]))
+        rows: list[list[Any]] = []
+        extras: list[tuple[str, set[int], set[int]]] = []
+        now = runtime.clock()
+        for message, raw, part, conv in placed:
+            if message.msgid not in fresh:
+                continue
+            position = heads[(part.id, conv)][0] + 1
+            plaintext = json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
+            assert part.dek is not None
+            blob = encrypt_message(
+                part.dek, plaintext, msgid=message.msgid, partition=part.name, position=position
+            )
+            link = ChainRecord.link(0, message.msgid, blob, heads[(part.id, conv)])
+            heads[(part.id, conv)] = (position, link.record_hash)
+            changed.add((part.id, conv))
+            rows.append([
+                message.msgid, part.id, conv, position, link.prev_hash, link.record_hash, blob,
+                message.msgtime // 3_600_000, message.msgtype[:32], now,
+            ])  # fmt: skip
+            tokens = runtime.text_tokens(message.text) if message.text else set()
+            extras.append((message.msgid, participant_keys(runtime, message), tokens))
+        if not rows:
+            return 0
+        ids = await _insert_records(runtime, conn, rows)
+        await _insert_pairs(
+            runtime, conn, "archive_participants", "key",
+            [(key, ids[msgid]) for msgid, keys, _ in extras for key in keys],
+        )  # fmt: skip
+        await _insert_pairs(
+            runtime, conn, "archive_postings", "token",
+            [(token, ids[msgid]) for msgid, _, tokens in extras for token in tokens],
+        )  # fmt: skip
+        await _save_heads(runtime, conn, {key: heads[key] for key in changed})
+    return len(rows)
+
+
+async def _unseen(runtime: ArchiveRuntime, conn: Any, msgids: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    for start in range(0, len(msgids), 1000):
+        chunk = msgids[start : start + 1000]
+        marks = ",".join(runtime.db.placeholders(len(chunk)))
+        rows = await conn.execute_query_dict(
+            f"SELECT msgid FROM archive_records WHERE msgid IN ({marks})", list(chunk)
+        )
+        seen.update(row["msgid"] for row in rows)
+    return [msgid for msgid in msgids if msgid not in seen]
+
+
+async def _lock_heads(
+    runtime: ArchiveRuntime, conn: Any, wanted: set[tuple[int, str]]
+) -> dict[tuple[int, str], tuple[int, bytes]]:
+    """Create missing chain heads, then lock all of them in id order (no deadlocks)."""
+    db = runtime.db
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), 1000):
+        chunk = ordered[start : start + 1000]
+        values = [v for pid, conv in chunk for v in (pid, conv, 0, genesis_hash(conv))]
+        await conn.execute_query(
+            "INSERT INTO archive_chain_heads (partition_id, conversation, position, head_hash) "
+            f"VALUES {db.rows(4, len(chunk))} ON CONFLICT (partition_id, conversation) DO NOTHING",
+            values,
+        )
+    heads: dict[tuple[int, str], tuple[int, bytes]] = {}
+    lock = " FOR UPDATE" if db.is_postgres else ""
+    for pid in sorted({pid for pid, _ in ordered}):
+        convs = [conv for p, conv in ordered if p == pid]
+        for start in range(0, len(convs), 1000):
+            chunk = convs[start : start + 1000]
+            marks = db.placeholders(len(chunk) + 1)
+            rows = await conn.execute_query_dict(
+                "SELECT conversation, position, head_hash FROM archive_chain_heads "
+                f"WHERE partition_id = {marks[0]} AND conversation IN ({','.join(marks[1:])}) "
+                f"ORDER BY id{lock}",
+                [pid, *chunk],
+            )
+            for row in rows:
+                heads[(pid, row["conversation"])] = (row["position"], bytes(row["head_hash"]))
+    return heads
+
+
+async def _insert_records(runtime: ArchiveRuntime, conn: Any, rows: list[list[Any]]) -> dict:
+    columns = (
+        "msgid, partition_id, conversation, position, prev_hash, record_hash, ciphertext, "
+        "hour, msgtype, created_at"
+    )
+    ids: dict[str, int] = {}
+    step = MAX_PARAMS // 10
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        result = await conn.execute_query_dict(
+            f"INSERT INTO archive_records ({columns}) VALUES {runtime.db.rows(10, len(chunk))} "
+            "RETURNING id, msgid",
+            [value for row in chunk for value in row],
+        )
+        ids.update({row["msgid"]: row["id"] for row in result})
+    return ids
+
+
+async def _insert_pairs(
+    runtime: ArchiveRuntime, conn: Any, table: str, column: str, pairs: list[tuple[int, int]]
+) -> None:
+    step = MAX_PARAMS // 2
+    for start in range(0, len(pairs), step):
+        chunk = pairs[start : start + step]
+        await conn.execute_query(
+            f"INSERT INTO {table} ({column}, record_id) VALUES {runtime.db.rows(2, len(chunk))}",
+            [value for pair in chunk for value in pair],
+        )
+
+
+async def _save_heads(
+    runtime: ArchiveRuntime, conn: Any, heads: dict[tuple[int, str], tuple[int, bytes]]
+) -> None:
+    marks = runtime.db.placeholders(4)
+    sql = (
+        f"UPDATE archive_chain_heads SET position = {marks[0]}, head_hash = {marks[1]} "
+        f"WHERE partition_id = {marks[2]} AND conversation = {marks[3]}"
+    )
+    for (pid, conv), (position, digest) in heads.items():
+        await conn.execute_query(sql, [position, digest, pid, conv])
