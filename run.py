@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from config import ConfigError, Settings, load_settings
+from scrm.autotag import cli as autotag_cli
 from scrm.autotag.handlers import router as autotag_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
@@ -121,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply database migrations")
     sim = commands.add_parser("simulate", help="drive a scenario against a running service")
     sim.add_argument("--customers", type=int, default=5)
+    autotag_cli.add_commands(commands)
     mig = commands.add_parser("makemigration", help="(development) write the next migration")
     mig.add_argument("name")
     mig.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
@@ -145,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(sandbox_only(settings))
     elif command == "migrate":
         asyncio.run(migrate_only(settings))
+    elif command == "rules":
+        return asyncio.run(autotag_cli.run_command(args, settings))
     elif command == "simulate":
         from scrm.simulate import simulate
 

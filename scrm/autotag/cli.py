@@ -1,0 +1,113 @@
+"""`run.py rules import|export`: all keyword rules as one YAML or JSON file.
+
+Import validates every rule first and changes nothing if one is invalid; rules are matched
+by name (created or replaced); running services pick the change up at their next message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adapters.kv import open_kv
+from config import Settings
+from scrm.autotag.catalog import RuleCatalog, definition_of, rule_json
+from scrm.autotag.models import TagRule
+from scrm.db import close_database, open_database
+from tagging import RuleValidationError, parse_rule
+
+
+def add_commands(commands: Any) -> None:
+    rules = commands.add_parser("rules", help="keyword tagging rules")
+    actions = rules.add_subparsers(dest="rules_command", required=True)
+    export = actions.add_parser("export", help="write every rule to FILE (or stdout)")
+    export.add_argument("file", nargs="?")
+    export.add_argument("--format", choices=("yaml", "json"), default=None)
+    load = actions.add_parser("import", help="create or replace rules from a YAML/JSON file")
+    load.add_argument("file")
+
+
+async def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    await open_database(settings.database_url)
+    kv = open_kv(settings.redis_url, prefix="scrm")
+    try:
+        if args.rules_command == "export":
+            return await export_rules(args.file, args.format)
+        return await import_rules(Path(args.file), RuleCatalog(kv))
+    finally:
+        await kv.close()
+        await close_database()
+
+
+async def export_rules(file: str | None, fmt: str | None) -> int:
+    rules = [rule_json(row) for row in await TagRule.all().order_by("id")]
+    for rule in rules:
+        rule.pop("id")
+    document = {"rules": rules}
+    fmt = fmt or ("json" if file and file.endswith(".json") else "yaml")
+    text = (
+        json.dumps(document, ensure_ascii=False, indent=2)
+        if fmt == "json"
+        else yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+    )
+    if file:
+        Path(file).write_text(text, encoding="utf-8")  # noqa: ASYNC240 - CLI: nothing else runs
+        print(f"exported {len(rules)} rules to {file}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def read_rules(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    rules = document.get("rules") if isinstance(document, dict) else document
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise ValueError("the file must hold a list of rules (or {rules: [...]})")
+    return rules
+
+
+async def import_rules(path: Path, catalog: RuleCatalog) -> int:
+    try:
+        raw = read_rules(path)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    parsed, problems = [], []
+    for index, data in enumerate(raw):
+        data = {k: v for k, v in data.items() if k != "id"}
+        try:
+            parsed.append(parse_rule(data, 0))
+        except RuleValidationError as exc:
+            problems += [f"rule {index + 1}: {e.field}: {e.message}" for e in exc.errors]
+    names = [rule.name for rule in parsed]
+    problems += [f"the name {n!r} appears twice" for n in set(names) if names.count(n) > 1]
+    if problems:
+        print("\n".join(problems) + "\nnothing was imported", file=sys.stderr)
+        return 2
+    created = replaced = 0
+    now = time.time()
+    for rule in parsed:
+        row = await TagRule.get_or_none(name=rule.name)
+        if row is None:
+            await TagRule.create(
+                name=rule.name,
+                definition=definition_of(rule),
+                enabled=rule.enabled,
+                created_at=now,
+                updated_at=now,
+            )
+            created += 1
+        else:
+            row.definition, row.enabled, row.updated_at = definition_of(rule), rule.enabled, now
+            await row.save()
+            replaced += 1
+    await catalog.changed()
+    print(f"imported {len(parsed)} rules: {created} created, {replaced} replaced")
+    return 0
