@@ -1,8 +1,9 @@
 """`run.py simulate`: play a day at a trade fair against a running service and its sandbox.
 
 An operator creates a contact-way QR code (through the WeCom API, as the admin console
-would), customers scan it, one later deletes the staff member; then the service's own API is
-read back until every customer is there with the right channel.
+would), customers scan it, one later deletes the staff member, the others chat (one mentions
+an allergy, which a demo keyword rule turns into a tag and a ticket); then the service's own
+API is read back until every customer is there with the right channel and tags.
 """
 
 from __future__ import annotations
@@ -44,10 +45,61 @@ async def simulate(settings: Settings, *, customers: int = 5, wait: float = 15.0
             {"userid": STAFF[0], "external_userid": added[-1], "by_customer": True},
         )
         print(f"customer {added[-1]} deleted {STAFF[0]}")
+        await _wait_until_processed(http, service, headers, len(added) + 1, wait)
+        await _ensure_demo_rule(http, service, headers)
+        chats = _chats(added[:-1])
+        async with http.post(f"{service}/api/v1/messages", json=chats, headers=headers) as r:
+            r.raise_for_status()
+            print(f"customers sent {len(chats)} chat messages: {await r.json()}")
         stats = await _wait_until_processed(http, service, headers, len(added) + 1, wait)
         recorded = await _read_customers(http, service, headers, added)
     print(f"service recorded {len(recorded)}/{len(added)} customers; inbox: {stats}")
     return 0 if len(recorded) == len(added) else 1
+
+
+DEMO_RULE = {
+    "name": "过敏预警 (demo)",
+    "keywords_any": ["过敏", "起疹子"],
+    "exclude": ["不过敏"],
+    "actions": [
+        {"type": "add_tag", "tag": "过敏风险", "group": "服务"},
+        {"type": "create_ticket", "category": "food_safety", "priority": "P1"},
+    ],
+}
+CHAT_LINES = (
+    "你好，想咨询一下",
+    "孩子吃了以后有点过敏，起疹子了",
+    "我不过敏，谢谢",
+    "什么时候发货？",
+)
+
+
+async def _ensure_demo_rule(
+    http: aiohttp.ClientSession, service: str, headers: dict[str, str]
+) -> None:
+    async with http.post(f"{service}/api/v1/tag-rules", json=DEMO_RULE, headers=headers) as r:
+        if r.status == 201:
+            print(f"created keyword rule {DEMO_RULE['name']!r}")
+        elif r.status != 409:  # 409: it exists from an earlier run
+            r.raise_for_status()
+
+
+def _chats(customers: list[str]) -> list[dict[str, Any]]:
+    """Each customer says one line to the staff member they added."""
+    now = int(time.time() * 1000)
+    return [
+        {
+            "msgid": f"sim-{customer}-{n}",
+            "action": "send",
+            "from": customer,
+            "tolist": [STAFF[0]],
+            "roomid": "",
+            "msgtime": now + n,
+            "msgtype": "text",
+            "text": {"content": CHAT_LINES[n % len(CHAT_LINES)]},
+        }
+        for n, customer in enumerate(customers)
+    ]
 
 
 async def _create_contact_way(http: aiohttp.ClientSession, sandbox: str, settings: Settings) -> str:
@@ -100,5 +152,6 @@ async def _read_customers(
                 found[external_userid] = await response.json()
     for customer in found.values():
         states = {f["userid"]: (f["state"], f["status"]) for f in customer["follow_users"]}
-        print(f"  {customer['external_userid']} {customer['name']}: {states}")
+        tags = [t["tag_name"] for t in customer["tags"]]
+        print(f"  {customer['external_userid']} {customer['name']}: {states} tags={tags}")
     return list(found.values())
