@@ -1,4 +1,4 @@
-"""Bounded exponential backoff: a pure delay function and a small retry runner around it."""
+"""A small retry runner for WeCom calls around the shared `backoff_delay`."""
 
 from __future__ import annotations
 
@@ -9,26 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from adapters.backoff import backoff_delay
 from adapters.wecom.errors import WeComError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def backoff_delay(
-    attempt: int, *, base: float, cap: float, jitter: float = 0.0, rand: float = 1.0
-) -> float:
-    """Seconds to wait after failed ``attempt`` (1-based): ``base·2^(attempt-1)``, capped.
-
-    ``jitter`` (0..1) shaves up to that fraction off, scaled by ``rand`` (0..1), so that many
-    processes hit by the same outage do not retry in lockstep.
-    """
-    if attempt < 1:
-        raise ValueError("attempt is 1-based")
-    delay = min(cap, base * 2 ** (attempt - 1))
-    return delay * (1.0 - jitter * rand)
 
 
 @dataclass(frozen=True)

@@ -163,21 +163,27 @@ async def replace_corp_tags(groups: Iterable[CorpTagGroup], now: float) -> int:
     seen: list[str] = []
     async with in_transaction():
         for group in groups:
-            for tag in group.tag:
-                seen.append(tag.id)
-                await CorpTag.update_or_create(
-                    tag_id=tag.id,
-                    defaults={
-                        "name": tag.name,
-                        "group_id": group.group_id,
-                        "group_name": group.group_name,
-                        "order": tag.order,
-                        "deleted": tag.deleted or group.deleted,
-                        "updated_at": now,
-                    },
-                )
+            seen += [row.tag_id for row in await _upsert_group_tags(group, now)]
         await CorpTag.exclude(tag_id__in=seen).update(deleted=True, updated_at=now)
     return len(seen)
+
+
+async def _upsert_group_tags(group: CorpTagGroup, now: float) -> list[CorpTag]:
+    rows = []
+    for tag in group.tag:
+        row, _ = await CorpTag.update_or_create(
+            tag_id=tag.id,
+            defaults={
+                "name": tag.name,
+                "group_id": group.group_id,
+                "group_name": group.group_name,
+                "order": tag.order,
+                "deleted": tag.deleted or group.deleted,
+                "updated_at": now,
+            },
+        )
+        rows.append(row)
+    return rows
 
 
 async def record_marked_tags(
@@ -197,18 +203,4 @@ async def record_marked_tags(
 
 async def store_created_tags(group: CorpTagGroup, now: float) -> list[CorpTag]:
     """Record tags this service just created with add_corp_tag (no callback will come)."""
-    stored = []
-    for tag in group.tag:
-        row, _ = await CorpTag.update_or_create(
-            tag_id=tag.id,
-            defaults={
-                "name": tag.name,
-                "group_id": group.group_id,
-                "group_name": group.group_name,
-                "order": tag.order,
-                "deleted": False,
-                "updated_at": now,
-            },
-        )
-        stored.append(row)
-    return stored
+    return await _upsert_group_tags(group, now)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -20,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.transactions import in_transaction
 
+from adapters.backoff import backoff_delay
 from config import WorkerSettings
 from scrm.db import Database
-from scrm.events.backoff import backoff_delay
 from scrm.events.content import carries_content, strip_content
 from scrm.events.errors import PermanentError, Retry
 from scrm.events.inbox import DOORBELL
@@ -163,8 +164,14 @@ class Worker:
         return outcome
 
     def _delay(self, attempt: int) -> float:
+        # Jitter of up to half the delay keeps a burst of failures from retrying in lockstep.
+        settings = self._settings
         return backoff_delay(
-            attempt, base=self._settings.backoff_base, cap=self._settings.backoff_cap
+            attempt,
+            base=settings.backoff_base,
+            cap=settings.backoff_cap,
+            jitter=0.5,
+            rand=random.random(),
         )
 
     async def _load_event(self, run: ClaimedRun) -> EventRecord:
