@@ -193,3 +193,18 @@ async def test_url_verification_refuses_forgery(stack: Stack) -> None:
     params["nonce"] = "other"
     async with stack.http.get(stack.url + "/wecom/callback", params=params) as r:
         assert r.status == 403
+
+
+async def test_a_failed_commit_answers_503_so_wecom_retries(stack: Stack) -> None:
+    from tortoise import connections
+
+    conn = connections.get("default")
+    await conn.execute_script("ALTER TABLE events RENAME TO events_away")
+    params, body = signed(stack, stack.crypto.encrypt(event_xml(stack)))
+    status, answer = await stack.post_callback(params, body)
+    assert status == 503
+    assert json.loads(answer)["error"]["code"] == "unavailable"
+    assert stack.metric("scrm_callbacks_total", {"outcome": "unavailable"}) == 1
+    await conn.execute_script("ALTER TABLE events_away RENAME TO events")
+    assert (await stack.post_callback(params, body))[0] == 200  # WeCom's retry succeeds
+    assert await Event.all().count() == 1
