@@ -6,6 +6,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from config import Secret
 from scrm.api.errors import ApiError
@@ -18,10 +19,7 @@ OWN_AUTH_PREFIXES = ("/api/v1/archive/",)
 
 def bearer_auth(
     token: Secret,
-) -> Callable[
-    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-    Awaitable[web.StreamResponse],
-]:
+) -> Middleware:
     expected = token.value.encode()
 
     @web.middleware

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,7 @@ _HTTP_CODES = {
 
 def error_middleware(
     count: Callable[[int, str], None],
-) -> Callable[
-    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-    Awaitable[web.StreamResponse],
-]:
+) -> Middleware:
     """Turn `ApiError`, aiohttp's own HTTP errors and crashes into the JSON error shape."""
 
     @web.middleware

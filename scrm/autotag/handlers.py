@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from scrm.autotag.models import RuleHit
 from scrm.autotag.tags import TagPlan, apply_tag_plan, follower_for
@@ -58,10 +58,11 @@ async def tag_from_keywords(event: EventRecord, services: Services) -> None:
 
 async def record_hit(match: RuleMatch, message: ChatMessage, customer: str, now: float) -> RuleHit:
     rule = match.rule
-    earlier = await (
-        RuleHit.filter(rule_id=rule.id, external_userid=customer)
+    earlier = cast(
+        list[int],
+        await RuleHit.filter(rule_id=rule.id, external_userid=customer)
         .exclude(msgid=message.msgid)
-        .values_list("msgtime", flat=True)
+        .values_list("msgtime", flat=True),
     )
     fires = threshold_fires(rule.threshold, earlier, message.msgtime)
     actions = [

@@ -75,11 +75,11 @@ async def apply_tag_plan(services: Services, relation: FollowRelation, plan: Tag
             add.append(tag)
     remove: list[str] = []
     for key in plan.remove:
-        tag = await find_tag(*key)
-        if tag is None or tag.tag_id not in have:
+        found = await find_tag(*key)
+        if found is None or found.tag_id not in have:
             plan.remove[key] = "already"
         else:
-            remove.append(tag.tag_id)
+            remove.append(found.tag_id)
     if not add and not remove:
         return
     customer = await relation.customer

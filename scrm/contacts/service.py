@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -77,7 +78,7 @@ async def _upsert_relation(
     now: float,
 ) -> FollowRelation:
     relation = await FollowRelation.get_or_none(customer=customer, userid=follow.userid)
-    fields = {
+    fields: dict[str, Any] = {
         "remark": follow.remark,
         "description": follow.description,
         "state": follow.state,
