@@ -1,6 +1,6 @@
 """Keyword tagging: pure rules, normalisation, matching, evaluation and backtests (no I/O)."""
 
-from tagging.backtest import BacktestReport, BacktestSample, StoredMessage, backtest
+from tagging.backtest import Backtest, BacktestReport, BacktestSample, StoredMessage, backtest
 from tagging.engine import KeywordHit, RuleEngine, RuleMatch, matches_to_dict
 from tagging.matcher import KeywordMatcher, compile_keywords, match_keywords
 from tagging.normalize import normalize, normalize_with_offsets, normalize_with_spans
@@ -27,6 +27,7 @@ __all__ = [
     "Action",
     "AddTag",
     "Alert",
+    "Backtest",
     "BacktestReport",
     "BacktestSample",
     "CreateTicket",

@@ -57,6 +57,48 @@ class BacktestReport:
         return data
 
 
+class Backtest:
+    """An incremental backtest: `feed` pages of messages as they arrive, then `report`.
+
+    Only hit times are kept per customer, so an archive of any size streams through;
+    thresholds are applied to each customer's hits sorted by time at the end.
+    """
+
+    def __init__(self, rule: KeywordRule, *, sample_limit: int = 20) -> None:
+        self._rule = rule
+        self._engine = RuleEngine([dataclasses.replace(rule, enabled=True)])
+        self._sample_limit = sample_limit
+        self._report = BacktestReport()
+        self._hits: dict[str, list[int]] = {}
+
+    @property
+    def scanned(self) -> int:
+        return self._report.messages_scanned
+
+    def feed(self, messages: Iterable[StoredMessage | tuple[str, str, str, int, str]]) -> None:
+        report = self._report
+        for msgid, customer, sender_kind, time_ms, text in messages:
+            report.messages_scanned += 1
+            matches = self._engine.evaluate(text, sender_kind)
+            if not matches:
+                continue
+            report.messages_matched += 1
+            self._hits.setdefault(customer, []).append(time_ms)
+            if len(report.samples) < self._sample_limit:
+                report.samples.append(BacktestSample(msgid, customer, time_ms, matches[0].keywords))
+
+    def report(self) -> BacktestReport:
+        """The totals so far, thresholds applied per customer."""
+        report = dataclasses.replace(self._report, samples=list(self._report.samples))
+        report.fires = report.customers_fired = 0
+        for times in self._hits.values():
+            fired = len(fire_times(self._rule.threshold, times))
+            report.fires += fired
+            report.customers_fired += fired > 0
+        report.customers_matched = len(self._hits)
+        return report
+
+
 def backtest(
     rule: KeywordRule,
     messages: Iterable[StoredMessage | tuple[str, str, str, int, str]],
@@ -65,30 +107,17 @@ def backtest(
     progress: Callable[[int], None] | None = None,
     progress_every: int = 10_000,
 ) -> BacktestReport:
-    """Run ``rule`` (saved or draft, enabled or not) over ``messages`` in any order.
-
-    Only hit times are kept per customer, so the messages are streamed, not loaded;
-    thresholds are then applied to each customer's hits sorted by time.
-    """
-    engine = RuleEngine([dataclasses.replace(rule, enabled=True)])
-    report = BacktestReport()
-    hits: dict[str, list[int]] = {}
-    for msgid, customer, sender_kind, time_ms, text in messages:
-        report.messages_scanned += 1
-        if progress is not None and report.messages_scanned % progress_every == 0:
-            progress(report.messages_scanned)
-        matches = engine.evaluate(text, sender_kind)
-        if not matches:
-            continue
-        report.messages_matched += 1
-        hits.setdefault(customer, []).append(time_ms)
-        if len(report.samples) < sample_limit:
-            report.samples.append(BacktestSample(msgid, customer, time_ms, matches[0].keywords))
-    for times in hits.values():
-        fired = len(fire_times(rule.threshold, times))
-        report.fires += fired
-        report.customers_fired += fired > 0
-    report.customers_matched = len(hits)
+    """Run ``rule`` (saved or draft, enabled or not) over ``messages`` in any order."""
+    run = Backtest(rule, sample_limit=sample_limit)
+    page: list[StoredMessage | tuple[str, str, str, int, str]] = []
+    for message in messages:
+        page.append(message)
+        if len(page) == progress_every:
+            run.feed(page)
+            page.clear()
+            if progress is not None:
+                progress(run.scanned)
+    run.feed(page)
     if progress is not None:
-        progress(report.messages_scanned)
-    return report
+        progress(run.scanned)
+    return run.report()

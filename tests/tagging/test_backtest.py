@@ -1,6 +1,6 @@
 """Backtest: what a rule would have done over stored messages, with thresholds in time order."""
 
-from tagging import StoredMessage, backtest
+from tagging import Backtest, StoredMessage, backtest, parse_rule
 from tagging.threshold import DAY_MS
 from tests.tagging.conftest import RuleFactory
 
@@ -65,3 +65,30 @@ def test_report_renders_for_the_api(make_rule: RuleFactory) -> None:
             }
         ],
     }
+
+
+def test_incremental_backtest_matches_the_one_shot_run() -> None:
+
+    rule = parse_rule(
+        {
+            "name": "r",
+            "keywords_any": ["退款"],
+            "threshold": {"count": 2, "window_days": 1},
+            "actions": [{"type": "alert", "channel": "c"}],
+        },
+        1,
+    )
+    day = 86_400_000
+    messages = [
+        ("m1", "wmA", "customer", 0, "我要退款"),
+        ("m2", "wmB", "customer", 10, "你好"),
+        ("m3", "wmA", "customer", day // 2, "退款呢"),
+        ("m4", "wmB", "customer", 3 * day, "退款"),
+    ]
+    run = Backtest(rule)
+    run.feed(messages[:2])
+    run.feed(messages[2:])
+    assert run.report() == backtest(rule, messages)
+    report = run.report()
+    assert (report.messages_scanned, report.messages_matched) == (4, 3)
+    assert (report.customers_matched, report.customers_fired, report.fires) == (2, 1, 1)
