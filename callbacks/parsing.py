@@ -12,7 +12,6 @@ elements are dicts, and list-like containers are lists.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -129,36 +128,35 @@ def _check_size(raw: bytes) -> None:
 
 def _parse_xml(raw: bytes) -> Payload:
     _check_size(raw)
-    root: Element | None = None
-    depth = count = 0
     try:
-        events = safe_etree.iterparse(
-            io.BytesIO(raw),
-            events=("start", "end"),
-            forbid_dtd=True,
-            forbid_entities=True,
-            forbid_external=True,
+        root = safe_etree.fromstring(
+            raw, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
-        for kind, element in events:
-            if kind == "end":
-                depth -= 1
-                continue
-            depth += 1
-            count += 1
-            root = element if root is None else root
-            if depth > MAX_DEPTH:
-                raise MalformedPayload("too_deep")
-            if count > MAX_ELEMENTS:
-                raise MalformedPayload("too_many_elements")
-    except MalformedPayload:
-        raise
     except DefusedXmlException as exc:  # DTD, entity declaration or external reference
         raise MalformedPayload("dtd_forbidden", type(exc).__name__) from exc
     except (ParseError, ValueError, LookupError) as exc:  # LookupError: unknown encoding=
         raise MalformedPayload("bad_xml", str(exc)[:100]) from exc
-    if root is None or root.tag != "xml":
+    _check_shape(root)
+    if root.tag != "xml":
         raise MalformedPayload("bad_root")
     return _convert_fields(list(root))
+
+
+def _check_shape(root: Element) -> None:
+    """Enforce the depth and element caps level by level, before any recursive conversion.
+
+    One C-level parse plus this loop is about twice as fast as iterparse with a Python loop
+    per event, and the size cap already bounds the parser's own work.
+    """
+    count, depth, level = 0, 1, [root]
+    while level:
+        count += len(level)
+        if count > MAX_ELEMENTS:
+            raise MalformedPayload("too_many_elements")
+        if depth > MAX_DEPTH:
+            raise MalformedPayload("too_deep")
+        level = [child for element in level for child in element]
+        depth += 1
 
 
 def _convert(element: Element) -> Value:

@@ -49,7 +49,7 @@ def create_app(
 ) -> web.Application:
     """Build the service app; nothing connects until the app starts."""
     metrics = Metrics()
-    db = Database(dialect="postgres" if settings.is_postgres else "sqlite")
+    db = Database("postgres" if settings.is_postgres else "sqlite", settings.database_url)
     kv = kv or open_kv(settings.redis_url, prefix="scrm")
     dispatcher = Dispatcher(routers)
     inbox = Inbox(db, dispatcher, kv, clock=clock, on_batch=metrics.record_batch)

@@ -57,10 +57,19 @@ class Database:
     """A handle on the default connection plus the dialect facts raw SQL needs."""
 
     dialect: str
+    url: str = ""
 
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgres"
+
+    @property
+    def sqlite_path(self) -> str | None:
+        """The SQLite file, for code that opens its own connection (the inbox writer)."""
+        if self.is_postgres or not self.url.startswith("sqlite://"):
+            return None
+        path = self.url.removeprefix("sqlite://").split("?", 1)[0]
+        return None if path == ":memory:" else path
 
     def placeholders(self, count: int, start: int = 1) -> list[str]:
         """``?`` for SQLite, ``$n`` for asyncpg."""
@@ -118,7 +127,7 @@ async def open_database(url: str, *, apply_migrations: bool = True) -> Database:
         await migrate(url)
     _forget_compiled_queries()
     await Tortoise.init(config=tortoise_config(url))
-    return Database(dialect=connections.get("default").capabilities.dialect)
+    return Database(dialect=connections.get("default").capabilities.dialect, url=url)
 
 
 async def close_database() -> None:

@@ -1,8 +1,9 @@
 """The inbox: every event is committed here before anyone answers for it.
 
 Concurrent `store` calls are group-committed: one writer task takes everything queued, writes
-it in one transaction (events insert-or-ignore on the dedupe key, plus one run per interested
-handler for the new ones), then wakes the callers and rings the workers' doorbell. Under load
+it in one transaction and one round trip (events insert-or-ignore on the dedupe key, plus one
+run per interested handler for the new ones, see `batch_store`), then wakes the callers and
+only then rings the workers' doorbell. Under load
 a single commit carries hundreds of events, which is what keeps the ack fast on SQLite's one
 writer and on PostgreSQL alike.
 """
@@ -17,18 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from adapters.kv import KVStore
 from scrm.db import Database
+from scrm.events.batch_store import BatchStore, EventRow, batch_store_for
 from scrm.events.content import carries_content, strip_content
 from scrm.events.router import Dispatcher
 
 log = logging.getLogger(__name__)
 
 DOORBELL = "inbox"
-_EVENT_COLUMNS = 6
-_RUN_COLUMNS = 6
 
 
 @dataclass(frozen=True)
@@ -69,17 +67,19 @@ class Inbox:
             asyncio.Queue()
         )
         self._writer: asyncio.Task[None] | None = None
+        self._store: BatchStore = batch_store_for(db)
 
     async def start(self) -> None:
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name="inbox-writer")
 
     async def close(self) -> None:
-        """Write what is queued, then stop the writer."""
+        """Write what is queued, then stop the writer and its connection."""
         if self._writer is not None:
             await self._queue.put(None)
             await self._writer
             self._writer = None
+        await self._store.close()
 
     async def store(self, event: IncomingEvent) -> bool:
         """Commit one event; True when it is new, False when it was a duplicate."""
@@ -91,7 +91,10 @@ class Inbox:
 
     async def store_many(self, events: Sequence[IncomingEvent]) -> list[bool]:
         """Commit several events in one transaction (API bulk intake)."""
-        return await self._write(list(events))
+        results, has_runs = await self._write(list(events))
+        if has_runs:
+            await self._ring()
+        return results
 
     async def _write_loop(self) -> None:
         while True:
@@ -112,7 +115,7 @@ class Inbox:
 
     async def _commit_batch(self, batch: list[tuple[IncomingEvent, asyncio.Future[bool]]]) -> None:
         try:
-            results = await self._write([event for event, _ in batch])
+            results, has_runs = await self._write([event for event, _ in batch])
         except Exception as exc:
             log.exception("inbox write failed for %d events", len(batch))
             for _, future in batch:
@@ -122,58 +125,39 @@ class Inbox:
         for (_, future), is_new in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(is_new)
+        if has_runs:  # after the callers are answered: the ring must not delay an ack
+            await self._ring()
 
-    async def _write(self, events: list[IncomingEvent]) -> list[bool]:
+    async def _write(self, events: list[IncomingEvent]) -> tuple[list[bool], bool]:
+        """Commit the batch; return per event whether it is new, and whether runs were added."""
         unique: dict[str, IncomingEvent] = {}
         for event in events:
             unique.setdefault(event.dedupe_key, event)
-        now = self._clock()
-        async with in_transaction() as conn:
-            inserted = await self._insert_events(conn, list(unique.values()), now)
-            runs = [
-                (event_id, handler, "pending", 0, now, now)
-                for key, event_id in inserted.items()
-                for handler in self._dispatcher.handlers_for(unique[key].name)
-            ]
-            if runs:
-                await self._insert_runs(conn, runs)
+        rows = [self._row(event) for event in unique.values()]
+        inserted = await self._store.write(rows, self._clock())
         if self._on_batch is not None:
             self._on_batch(len(events), len(inserted))
-        if runs:
-            await self._ring()
         seen: set[str] = set()
         results = []
         for event in events:
             results.append(event.dedupe_key in inserted and event.dedupe_key not in seen)
             seen.add(event.dedupe_key)
-        return results
+        has_runs = any(row.handlers for row in rows if row.dedupe_key in inserted)
+        return results, has_runs
 
-    async def _insert_events(
-        self, conn: Any, events: list[IncomingEvent], now: float
-    ) -> dict[str, int]:
-        values: list[Any] = []
-        for event in events:
-            body = event.payload
-            if carries_content(event.name) and not self._dispatcher.handlers_for(event.name):
-                body = strip_content(body)  # nobody will process it: never store the text
-            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-            values += [event.dedupe_key, event.name, event.source, payload, event.occurred_at, now]
-        sql = (
-            "INSERT INTO events (dedupe_key, name, source, payload, occurred_at, received_at) "
-            f"VALUES {self._db.rows(_EVENT_COLUMNS, len(events))} "
-            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
+    def _row(self, event: IncomingEvent) -> EventRow:
+        handlers = tuple(self._dispatcher.handlers_for(event.name))
+        body = event.payload
+        if not handlers and carries_content(event.name):
+            body = strip_content(body)  # nobody will process it: never store the text
+        return EventRow(
+            dedupe_key=event.dedupe_key,
+            name=event.name,
+            source=event.source,
+            payload=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            occurred_at=event.occurred_at,
+            handlers=handlers,
         )
-        rows = await conn.execute_query_dict(sql, values)  # RETURNING needs fetch
-        return {row["dedupe_key"]: row["id"] for row in rows}
-
-    async def _insert_runs(self, conn: Any, runs: list[tuple[Any, ...]]) -> None:
-        values = [value for run in runs for value in run]
-        sql = (
-            "INSERT INTO handler_runs "
-            "(event_id, handler, status, attempts, next_attempt_at, updated_at) "
-            f"VALUES {self._db.rows(_RUN_COLUMNS, len(runs))}"
-        )
-        await conn.execute_query(sql, values)
 
     async def _ring(self) -> None:
         try:
