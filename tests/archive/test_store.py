@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from archive.chain import ChainRecord
 from archive.chain_verify import verify_chain
 from archive.records import read_message
 from archive.runtime import ArchiveRuntime
 from archive.store import store_messages
 from scrm.db import Database
+from tests.archive.dump import dump_database
 from tests.archive.messages import NOV_2025, text_message
 
 PHRASE = "退款申请编号HX9921"
-TEXT_COLUMNS_SQL = """
-SELECT table_name, column_name FROM information_schema.columns
-WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'bytea')
-"""
 
 
 async def test_store_then_read_back_decrypts(runtime: ArchiveRuntime) -> None:
@@ -63,17 +58,7 @@ async def test_no_plaintext_at_rest(
 ) -> None:
     await store_messages(runtime, [text_message("msgid-visible-1", f"客户说：{PHRASE}")])
     needles = [PHRASE.encode(), b"HX9921", b"wmCustomerA", b"zhangsan"]
-    if database.is_postgres:
-        dumped = b""
-        for column in await database.fetch(TEXT_COLUMNS_SQL):
-            table, name = column["table_name"], column["column_name"]
-            for row in await database.fetch(f'SELECT "{name}" AS v FROM "{table}"'):
-                value = row["v"]
-                dumped += value if isinstance(value, bytes) else str(value).encode()
-    else:
-        await database.fetch("PRAGMA wal_checkpoint(FULL)")
-        path = Path(database_url.removeprefix("sqlite://"))
-        dumped = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    dumped = await dump_database(database, database_url)
     assert b"msgid-visible-1" in dumped  # the dump does see the stored rows
     for needle in needles:
         assert needle not in dumped, needle

@@ -1,0 +1,89 @@
+"""Export: the matching messages as JSONL plus a manifest that lets anyone re-check them.
+
+The answer is one JSON document ``{"jsonl": "...", "manifest": {...}}``: the JSONL holds
+one WeCom message per line; the manifest holds its SHA-256, per line the record's
+partition, conversation, position and chain hash, and the current head of every chain
+touched, so a recipient can see the export against a later `archive verify` or checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from archive.runtime import ArchiveRuntime
+from archive.search import SearchFilters, search_records
+
+MAX_EXPORT = 10_000
+
+
+async def export(
+    runtime: ArchiveRuntime, filters: SearchFilters, limit: int = MAX_EXPORT
+) -> dict[str, Any]:
+    """Collect every match (up to `limit`) and describe it in a manifest."""
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    cursor: str | None = None
+    while len(found) < limit:
+        page, cursor = await search_records(runtime, filters, limit - len(found), cursor)
+        found.extend(page)
+        if cursor is None:
+            break
+    lines = [json.dumps(message, ensure_ascii=False, sort_keys=True) for _, message in found]
+    jsonl = "".join(line + "\n" for line in lines)
+    names = await _partition_names(runtime, {row["partition_id"] for row, _ in found})
+    records = [
+        {
+            "line": number,
+            "msgid": row["msgid"],
+            "partition": names[row["partition_id"]],
+            "conversation": row["conversation"],
+            "position": row["position"],
+            "record_hash": bytes(row["record_hash"]).hex(),
+            "prev_hash": bytes(row["prev_hash"]).hex(),
+            "line_sha256": hashlib.sha256(line.encode()).hexdigest(),
+        }
+        for number, ((row, _), line) in enumerate(zip(found, lines, strict=True), start=1)
+    ]
+    heads = await _chain_heads(
+        runtime, {(row["partition_id"], row["conversation"]) for row, _ in found}
+    )
+    manifest = {
+        "format": "scrm-archive-export/1",
+        "exported_at": runtime.clock(),
+        "count": len(found),
+        "truncated": cursor is not None,
+        "jsonl_sha256": hashlib.sha256(jsonl.encode()).hexdigest(),
+        "records": records,
+        "chain_heads": [
+            {"partition": names[pid], "conversation": conv, "position": pos, "hash": digest}
+            for (pid, conv), (pos, digest) in sorted(heads.items())
+        ],
+    }
+    return {"jsonl": jsonl, "manifest": manifest}
+
+
+async def _partition_names(runtime: ArchiveRuntime, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    marks = ",".join(runtime.db.placeholders(len(ids)))
+    rows = await runtime.db.fetch(
+        f"SELECT id, name FROM archive_partitions WHERE id IN ({marks})", sorted(ids)
+    )
+    return {row["id"]: row["name"] for row in rows}
+
+
+async def _chain_heads(
+    runtime: ArchiveRuntime, chains: set[tuple[int, str]]
+) -> dict[tuple[int, str], tuple[int, str]]:
+    heads: dict[tuple[int, str], tuple[int, str]] = {}
+    mark = runtime.db.placeholders(2)
+    for pid, conv in sorted(chains):
+        rows = await runtime.db.fetch(
+            "SELECT position, head_hash FROM archive_chain_heads "
+            f"WHERE partition_id = {mark[0]} AND conversation = {mark[1]}",
+            [pid, conv],
+        )
+        if rows:
+            heads[(pid, conv)] = (rows[0]["position"], bytes(rows[0]["head_hash"]).hex())
+    return heads
