@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from scrm.db import Database
 
@@ -41,36 +41,35 @@ class BatchStore(Protocol):
 
 
 class PostgresBatchStore:
+    # One constant statement (arrays, not a VALUES list per batch size), so asyncpg prepares
+    # it once and every batch after that is a single execute.
+    SQL = (
+        f"WITH new AS (INSERT INTO events ({_EVENT_COLUMNS}) "
+        "SELECT k, n, s, p, o, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::bigint[]) AS batch(k, n, s, p, o) "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key, name), "
+        f"runs AS (INSERT INTO handler_runs ({_RUN_COLUMNS}) "
+        "SELECT new.id, route.handler, 'pending', 0, $6, $6 FROM new "
+        "JOIN unnest($7::text[], $8::text[]) AS route(name, handler) ON route.name = new.name) "
+        "SELECT id, dedupe_key FROM new"
+    )
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def write(self, rows: Sequence[EventRow], now: float) -> dict[str, int]:
-        values: list[Any] = [now]
-        groups = []
-        for row in rows:
-            base = len(values) + 1
-            values += [row.dedupe_key, row.name, row.source, row.payload, row.occurred_at]
-            groups.append(
-                f"(${base}, ${base + 1}, ${base + 2}, ${base + 3}, ${base + 4}::bigint, $1)"
-            )
-        pairs = {(row.name, handler) for row in rows for handler in row.handlers}
-        sql = (
-            f"WITH new AS (INSERT INTO events ({_EVENT_COLUMNS}) VALUES {', '.join(groups)} "
-            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key, name)"
-        )
-        if pairs:
-            routes = []
-            for name, handler in sorted(pairs):
-                values += [name, handler]
-                routes.append(f"(${len(values) - 1}::text, ${len(values)}::text)")
-            sql += (
-                f", runs AS (INSERT INTO handler_runs ({_RUN_COLUMNS}) "
-                "SELECT new.id, route.handler, 'pending', 0, $1, $1 FROM new "
-                f"JOIN (VALUES {', '.join(routes)}) AS route(name, handler) "
-                "ON route.name = new.name)"
-            )
-        sql += " SELECT id, dedupe_key FROM new"
-        result = await self._db.fetch(sql, values)
+        pairs = sorted({(row.name, handler) for row in rows for handler in row.handlers})
+        values = [
+            [row.dedupe_key for row in rows],
+            [row.name for row in rows],
+            [row.source for row in rows],
+            [row.payload for row in rows],
+            [row.occurred_at for row in rows],
+            now,
+            [name for name, _ in pairs],
+            [handler for _, handler in pairs],
+        ]
+        result = await self._db.fetch(self.SQL, values)
         return {row["dedupe_key"]: row["id"] for row in result}
 
     async def close(self) -> None:
