@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from archive.handlers import router as archive_router
 from config import ConfigError, Settings, load_settings
 from scrm.autotag import cli as autotag_cli
 from scrm.autotag.handlers import router as autotag_router
@@ -26,7 +27,7 @@ from scrm.events.router import Router
 log = logging.getLogger("scrm")
 
 # Every feature's router, composed here and nowhere else.
-ROUTERS: Sequence[Router] = (contacts_router, autotag_router)
+ROUTERS: Sequence[Router] = (contacts_router, archive_router, autotag_router)
 
 
 def build_app(settings: Settings) -> web.Application:

@@ -18,6 +18,8 @@ from aiohttp import web
 
 from adapters.kv import KVStore, open_kv
 from adapters.wecom import WeComClient
+from archive import api as archive_api
+from archive.runtime import open_archive
 from callbacks.crypto import CallbackCrypto
 from callbacks.intake import WeComCallbackView
 from config import Settings
@@ -74,11 +76,12 @@ def create_app(
         max_body=settings.max_body_bytes,
         clock=clock,
     ).register(app)
-    for area in (health, events, customers, messages, autotag_api, openapi):
+    for area in (health, events, customers, messages, autotag_api, archive_api, openapi):
         area.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await open_database(settings.database_url)
+        archive_runtime = await open_archive(settings, db)  # refuses to start on a missing KEK
         session = aiohttp.ClientSession()
         client = WeComClient(
             session,
@@ -97,6 +100,7 @@ def create_app(
             clock=clock,
             inbox=inbox,
             autotag=AutoTagRuntime(RuleCatalog(kv, clock)),
+            archive=archive_runtime,
         )
         app[SERVICES] = services
         await inbox.start()
@@ -111,6 +115,7 @@ def create_app(
             stop.set()
             await _stop_workers(workers)
             await session.close()
+            await archive_runtime.close()
             await kv.close()
             await close_database()
 
