@@ -11,7 +11,8 @@ from tortoise.exceptions import IntegrityError
 from scrm.api.errors import ApiError
 from scrm.api.params import int_param
 from scrm.appkeys import SERVICES
-from scrm.autotag.catalog import definition_of, rule_json
+from scrm.autotag.backtest import backtest_rule
+from scrm.autotag.catalog import definition_of, rule_from_row, rule_json
 from scrm.autotag.models import RuleHit, TagRule
 from scrm.chat import MAX_CONTENT_CHARS
 from scrm.models import Customer
@@ -142,6 +143,60 @@ async def customer_hits(request: web.Request) -> web.Response:
     )
 
 
+MAX_BACKTEST_DAYS = 366
+API_BACKTEST_LIMIT = 200_000  # larger runs belong to `run.py rules backtest`
+
+
+def _period(data: dict[str, Any]) -> tuple[int, int]:
+    period = []
+    for name in ("from", "to"):
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ApiError(422, "invalid", f"{name} must be milliseconds since the epoch", name)
+        period.append(value)
+    if period[0] >= period[1]:
+        raise ApiError(422, "invalid", "from must be before to", "from")
+    if period[1] - period[0] > MAX_BACKTEST_DAYS * 86_400_000:
+        raise ApiError(422, "invalid", f"the period must be at most {MAX_BACKTEST_DAYS} days", "to")
+    return period[0], period[1]
+
+
+async def _backtest(request: web.Request, rule: Any, data: dict[str, Any]) -> web.Response:
+    from_ms, to_ms = _period(data)
+    archive = request.app[SERVICES].archive
+    if archive is None:
+        raise ApiError(409, "conflict", "backtests read the archive, which is not configured")
+    report, truncated = await backtest_rule(
+        archive,
+        rule,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        actor="service-admin",
+        max_messages=API_BACKTEST_LIMIT,
+    )
+    return web.json_response({**report.to_dict(), "truncated": truncated})
+
+
+async def backtest_saved(request: web.Request) -> web.Response:
+    row = await _rule(request)
+    return await _backtest(request, rule_from_row(row), await _body(request))
+
+
+async def backtest_draft(request: web.Request) -> web.Response:
+    data = await _body(request)
+    draft = data.get("rule")
+    if not isinstance(draft, dict):
+        raise ApiError(422, "invalid", "rule must be a rule object", "rule")
+    try:
+        rule = parse_rule(draft, 0)
+    except RuleValidationError as exc:
+        first = exc.errors[0]
+        raise ApiError(
+            422, "invalid", f"rule.{first.field}: {first.message}", f"rule.{first.field}"
+        ) from None
+    return await _backtest(request, rule, data)
+
+
 def _hit_json(hit: RuleHit) -> dict[str, Any]:
     return {
         "id": hit.id,
@@ -169,5 +224,7 @@ def register(app: web.Application) -> None:
     app.router.add_get("/api/v1/tag-rules/{rule_id}", get_rule)
     app.router.add_patch("/api/v1/tag-rules/{rule_id}", patch_rule)
     app.router.add_delete("/api/v1/tag-rules/{rule_id}", delete_rule)
+    app.router.add_post("/api/v1/tag-rules/backtest", backtest_draft)
+    app.router.add_post("/api/v1/tag-rules/{rule_id}/backtest", backtest_saved)
     app.router.add_post("/api/v1/tagging/evaluate", evaluate)
     app.router.add_get("/api/v1/customers/{external_userid}/tag-hits", customer_hits)

@@ -7,6 +7,7 @@ by name (created or replaced); running services pick the change up at their next
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -14,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tqdm import tqdm
 
 from adapters.kv import open_kv
 from config import Settings
-from scrm.autotag.catalog import RuleCatalog, definition_of, rule_json
+from scrm.autotag.catalog import RuleCatalog, definition_of, rule_from_row, rule_json
 from scrm.autotag.models import TagRule
-from scrm.db import close_database, open_database
+from scrm.db import Database, close_database, open_database
 from tagging import RuleValidationError, parse_rule
 
 
@@ -31,14 +33,22 @@ def add_commands(commands: Any) -> None:
     export.add_argument("--format", choices=("yaml", "json"), default=None)
     load = actions.add_parser("import", help="create or replace rules from a YAML/JSON file")
     load.add_argument("file")
+    test = actions.add_parser("backtest", help="run a rule over archived messages, no actions")
+    which = test.add_mutually_exclusive_group(required=True)
+    which.add_argument("rule_id", nargs="?", type=int, help="a saved rule")
+    which.add_argument("--draft", help="a YAML/JSON file holding one rule not yet saved")
+    test.add_argument("--from", dest="from_", required=True, type=_when, help="YYYY-MM-DD or ms")
+    test.add_argument("--to", required=True, type=_when, help="YYYY-MM-DD (inclusive) or ms")
 
 
 async def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    await open_database(settings.database_url)
+    db = await open_database(settings.database_url)
     kv = open_kv(settings.redis_url, prefix="scrm")
     try:
         if args.rules_command == "export":
             return await export_rules(args.file, args.format)
+        if args.rules_command == "backtest":
+            return await backtest_command(args, settings, db)
         return await import_rules(Path(args.file), RuleCatalog(kv))
     finally:
         await kv.close()
@@ -110,4 +120,48 @@ async def import_rules(path: Path, catalog: RuleCatalog) -> int:
             replaced += 1
     await catalog.changed()
     print(f"imported {len(parsed)} rules: {created} created, {replaced} replaced")
+    return 0
+
+
+def _when(text: str) -> int:
+    """Milliseconds from ``YYYY-MM-DD`` (UTC midnight) or a plain millisecond count."""
+    if text.isdigit():
+        return int(text)
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not YYYY-MM-DD or milliseconds") from None
+    moment = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+async def backtest_command(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    from archive.runtime import open_archive
+    from scrm.autotag.backtest import backtest_rule
+
+    if args.draft:
+        try:
+            [data] = read_rules(Path(args.draft))
+            rule = parse_rule({k: v for k, v in data.items() if k != "id"}, 0)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            print(f"cannot use {args.draft}: {exc}", file=sys.stderr)
+            return 2
+    else:
+        row = await TagRule.get_or_none(id=args.rule_id)
+        if row is None:
+            print(f"no rule {args.rule_id}", file=sys.stderr)
+            return 2
+        rule = rule_from_row(row)
+    to_ms = args.to + 86_400_000 - 1 if args.to % 86_400_000 == 0 else args.to
+    runtime = await open_archive(settings, db)
+    with tqdm(desc=f"backtest {rule.name}", unit=" msg") as bar:
+        report, _ = await backtest_rule(
+            runtime,
+            rule,
+            from_ms=args.from_,
+            to_ms=to_ms,
+            actor="cli",
+            progress=lambda scanned: bar.update(scanned - bar.n),
+        )
+    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     return 0
