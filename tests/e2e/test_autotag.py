@@ -262,3 +262,44 @@ async def test_bad_messages_are_rejected_per_item(stack: Stack) -> None:
             headers={**stack.auth, "Content-Type": "application/json"},
         )
         assert body["error"]["code"] == code
+
+
+async def test_alert_rule_raises_an_alert_event(stack: Stack, customer: str) -> None:
+    rule = {
+        "name": "红线",
+        "keywords_any": ["投诉"],
+        "actions": [{"type": "alert", "channel": "qa"}],
+    }
+    await post_rule(stack, rule)
+    await stack.api("POST", "/api/v1/messages", json=[message("al1", "我要投诉你们")])
+    await stack.drain()
+    alert = await Event.get(name="alert.raised")
+    payload = json.loads(alert.payload)
+    assert (payload["channel"], payload["external_userid"], payload["msgid"]) == (
+        "qa",
+        customer,
+        "al1",
+    )
+    assert "投诉你们" not in alert.payload
+
+
+async def test_transient_mark_tag_failure_is_retried_without_repeating(
+    stack: Stack, customer: str
+) -> None:
+    from scrm.models import HandlerRun
+
+    await post_rule(
+        stack, {**ALLERGY, "actions": [{"type": "add_tag", "tag": "过敏风险", "group": "服务"}]}
+    )
+    stack.sandbox.state.faults.inject("mark_tag", kind="errcode", errcode=45009, count=3)
+    await stack.api("POST", "/api/v1/messages", json=[message("tr1", "过敏")])
+    await stack.drain()
+    run = await HandlerRun.get(handler="autotag.tag_from_keywords")
+    assert (run.status, run.attempts) == ("pending", 1)  # the client's own tries ran out
+    await HandlerRun.filter(id=run.id).update(next_attempt_at=0)  # time passes
+    await stack.drain()
+    assert (await HandlerRun.get(id=run.id)).status == "done"
+    calls = stack.sandbox_calls("mark_tag")
+    assert [c.errcode for c in calls] == [45009, 45009, 45009, 0]
+    [hit] = await RuleHit.all()
+    assert json.loads(hit.actions)[0]["outcome"] == "done"
