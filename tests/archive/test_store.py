@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from archive.chain import ChainRecord
 from archive.chain_verify import verify_chain
 from archive.records import read_message
 from archive.runtime import ArchiveRuntime
 from archive.store import store_messages
+from archive.verify import verify_archive
 from scrm.db import Database
 from tests.archive.dump import dump_database
 from tests.archive.messages import NOV_2025, text_message
@@ -62,3 +65,11 @@ async def test_no_plaintext_at_rest(
     assert b"msgid-visible-1" in dumped  # the dump does see the stored rows
     for needle in needles:
         assert needle not in dumped, needle
+
+
+async def test_concurrent_stores_keep_one_chain(runtime: ArchiveRuntime) -> None:
+    messages = [text_message(f"c{i}", f"并发 {i}", msgtime=NOV_2025 + i) for i in range(12)]
+    batches = [[m] for m in messages] + [[messages[0], messages[5]], [messages[3]]]
+    counts = await asyncio.gather(*(store_messages(runtime, batch) for batch in batches))
+    assert sum(counts) == 12
+    assert await verify_archive(runtime) == []

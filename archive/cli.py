@@ -1,0 +1,118 @@
+"""Archive commands for `run.py`: reviewers, import, verify, key rotation, daily jobs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from archive.audit import AuditEvent, append_audit
+from archive.checkpoints import sign_checkpoints
+from archive.errors import ArchiveCryptoError
+from archive.importer import import_jsonl
+from archive.retention import apply_retention
+from archive.reviewers import ROLES, add_reviewer, parse_scope
+from archive.rotate import retire_kek, rotate_kek
+from archive.runtime import ArchiveRuntime, open_archive
+from archive.verify import verify_archive
+from config import Settings
+from scrm.db import close_database, open_database
+
+COMMANDS = ("reviewers", "archive")
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add ``reviewers add`` and ``archive import|verify|rotate-kek|…`` to run.py's parser."""
+    reviewers = subparsers.add_parser("reviewers", help="archive reviewers and auditors")
+    rsub = reviewers.add_subparsers(dest="archive_command", required=True)
+    add = rsub.add_parser("add", help="create a reviewer and print its token once")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--scope", default="all", help="all | staff:a,b | departments:1,2")
+
+    archive = subparsers.add_parser("archive", help="the encrypted compliance archive")
+    asub = archive.add_subparsers(dest="archive_command", required=True)
+    imp = asub.add_parser("import", help="import WeCom message JSON, one per line")
+    imp.add_argument("file", type=Path)
+    ver = asub.add_parser("verify", help="re-check chains, GCM tags and checkpoints")
+    ver.add_argument("--from", dest="start", type=date.fromisoformat, default=None)
+    ver.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
+    asub.add_parser("rotate-kek", help="re-wrap every data key under a new KEK")
+    retire = asub.add_parser("retire-kek", help="remove a KEK no data key uses any more")
+    retire.add_argument("kek_id")
+    asub.add_parser("sign-checkpoints", help="sign today's chain heads now")
+    asub.add_parser("retention", help="crypto-shred partitions past retention now")
+
+
+async def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one archive command against the configured database; return the exit code."""
+    db = await open_database(settings.database_url)
+    try:
+        try:
+            runtime = await open_archive(settings, db)
+        except ArchiveCryptoError as exc:
+            print(f"archive: {exc}", file=sys.stderr)
+            return 2
+        return await _dispatch(args, runtime)
+    finally:
+        await close_database()
+
+
+async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime) -> int:
+    action = f"{args.command} {args.archive_command}"
+    if action == "reviewers add":
+        try:
+            scope = parse_scope(args.scope)
+            token = await add_reviewer(runtime, args.name, args.role, scope)
+        except ValueError as exc:
+            print(f"reviewers add: {exc}", file=sys.stderr)
+            return 2
+        print(f"reviewer {args.name!r} ({args.role}, scope {args.scope}) created.")
+        print("Token (shown once, store it now):")
+        print(token)
+        return 0
+    if action == "archive import":
+        report = await import_jsonl(runtime, args.file)
+        await append_audit(
+            runtime,
+            AuditEvent(
+                "cli", "system", "import", f"import of {args.file.name}",
+                {"file": args.file.name, "rejected": len(report.errors)}, report.stored, "done",
+            ),
+        )  # fmt: skip
+        for number, reason in report.errors:
+            print(f"{args.file}:{number}: {reason}", file=sys.stderr)
+        print(
+            f"read {report.read}, stored {report.stored}, duplicates {report.duplicates}, "
+            f"rejected {len(report.errors)}"
+        )
+        return 1 if report.errors else 0
+    if action == "archive verify":
+        problems = await verify_archive(runtime, args.start, args.end)
+        for line in problems:
+            print(line)
+        print("archive verify: " + (f"{len(problems)} problems" if problems else "OK"))
+        return 1 if problems else 0
+    if action == "archive rotate-kek":
+        kek_id, count = await rotate_kek(runtime, progress=sys.stderr.isatty())
+        print(f"{count} data keys re-wrapped under {kek_id}")
+        return 0
+    if action == "archive retire-kek":
+        try:
+            await retire_kek(runtime, args.kek_id)
+        except ArchiveCryptoError as exc:
+            print(f"retire-kek: {exc}", file=sys.stderr)
+            return 2
+        print(f"KEK {args.kek_id} retired")
+        return 0
+    if action == "archive sign-checkpoints":
+        print(f"{await sign_checkpoints(runtime, runtime.clock())} checkpoints signed")
+        return 0
+    if action == "archive retention":
+        shredded = await apply_retention(runtime, runtime.clock())
+        print(f"shredded: {', '.join(shredded) or 'nothing due'}")
+        return 0
+    print(f"unknown archive command {action}", file=sys.stderr)
+    return 2

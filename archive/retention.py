@@ -1,0 +1,70 @@
+"""Retention by crypto-shredding: destroy a partition's wrapped data key, then its rows.
+
+The key goes first and in its own commit: from then on no copy of the database (backups
+included) can decrypt the partition, whatever happens to the row deletion after it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tortoise.transactions import in_transaction
+
+from archive.audit import AuditEvent, append_audit
+from archive.runtime import ArchiveRuntime
+
+log = logging.getLogger(__name__)
+DAY = 86_400
+
+
+async def apply_retention(runtime: ArchiveRuntime, now: float) -> list[str]:
+    """Shred every partition whose month ended more than `retention_days` ago; return them."""
+    if runtime.retention_days <= 0:
+        return []
+    db = runtime.db
+    cutoff = now - runtime.retention_days * DAY
+    due = await db.fetch(
+        "SELECT id, name FROM archive_partitions WHERE wrapped_key IS NOT NULL "
+        f"AND month_end IS NOT NULL AND month_end <= {db.placeholders(1)[0]} ORDER BY id",
+        [cutoff],
+    )
+    shredded: list[str] = []
+    deleted = 0
+    for partition in due:
+        one = db.placeholders(1)[0]
+        await db.connection().execute_query(
+            "UPDATE archive_partitions SET wrapped_key = NULL, shredded_at = "
+            f"{db.placeholders(2)[0]} WHERE id = {db.placeholders(2)[1]}",
+            [now, partition["id"]],
+        )
+        runtime.deks.clear()
+        shredded.append(partition["name"])
+        count = await db.fetch(
+            f"SELECT COUNT(*) AS n FROM archive_records WHERE partition_id = {one}",
+            [partition["id"]],
+        )
+        deleted += int(count[0]["n"])
+        async with in_transaction() as conn:
+            ids = f"(SELECT id FROM archive_records WHERE partition_id = {one})"
+            for table in ("archive_postings", "archive_participants"):
+                await conn.execute_query(
+                    f"DELETE FROM {table} WHERE record_id IN {ids}", [partition["id"]]
+                )
+            for table in ("archive_records", "archive_chain_heads"):
+                await conn.execute_query(
+                    f"DELETE FROM {table} WHERE partition_id = {one}", [partition["id"]]
+                )
+            await conn.execute_query(
+                f"DELETE FROM archive_checkpoints WHERE partition = {one}", [partition["name"]]
+            )
+        log.info("archive partition %s shredded (retention)", partition["name"])
+    if shredded:
+        await append_audit(
+            runtime,
+            AuditEvent(
+                "retention-job", "system", "retention",
+                f"retention of {runtime.retention_days} days",
+                {"partitions": shredded}, deleted, "done",
+            ),
+        )  # fmt: skip
+    return shredded
