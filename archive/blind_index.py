@@ -82,8 +82,12 @@ class BlindIndex:
         return f"BlindIndex(token_bytes={self._size})"
 
     def _token(self, gram: str) -> bytes:
-        mac = hmac.new(self._key, _GRAM_LABEL + gram.encode("utf-8"), hashlib.sha256)
-        return mac.digest()[: self._size]
+        # hmac.digest is the one-shot C path: several times faster than hmac.new per gram.
+        return hmac.digest(self._key, _GRAM_LABEL + gram.encode("utf-8"), "sha256")[: self._size]
+
+    def gram_token(self, gram: str) -> bytes:
+        """Return the token of one gram (for callers that cache tokens per gram)."""
+        return self._token(gram)
 
     def index_tokens(self, text: str) -> set[bytes]:
         """Return the tokens to store for one message's text."""

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from archive.blind_index import BlindIndex, hash_filter_value
+from archive.blind_index import BlindIndex, hash_filter_value, index_grams, query_grams
 from archive.dek_cache import DataKeyCache
 from archive.envelope import WrappedKey
 from archive.errors import MissingKeyError
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # 8-byte tokens stored as BIGINT: index lookups on integers are much faster than on bytea,
 # and every candidate is decrypted and confirmed, so a rare collision only costs time.
 TOKEN_BYTES = 8
+GRAM_CACHE = 500_000
 
 
 def as_int64(digest: bytes) -> int:
@@ -58,6 +59,7 @@ class ArchiveRuntime:
         self.ring = ring
         self.deks = DataKeyCache(ring, max_entries=256)
         self.index = BlindIndex(ring.index_key, token_bytes=TOKEN_BYTES)
+        self._grams: dict[str, int] = {}  # gram → token: hashing dominated ingest CPU
 
     def reload_ring(self) -> bool:
         """Re-read the key file (after `rotate-kek` added a KEK); False if not file-backed."""
@@ -81,13 +83,21 @@ class ArchiveRuntime:
         """The stored form of a customer, staff or room id: a keyed hash, never the id."""
         return as_int64(hash_filter_value(self.ring.index_key, kind, value))
 
+    def _gram(self, gram: str) -> int:
+        token = self._grams.get(gram)
+        if token is None:
+            if len(self._grams) >= GRAM_CACHE:
+                self._grams.clear()  # crude but O(1); grams are Zipf-distributed anyway
+            token = self._grams[gram] = as_int64(self.index.gram_token(gram))
+        return token
+
     def text_tokens(self, text: str) -> set[int]:
         """Blind-index tokens of a message text, as stored."""
-        return {as_int64(token) for token in self.index.index_tokens(text)}
+        return {self._gram(gram) for gram in index_grams(text)}
 
     def query_tokens(self, keyword: str) -> set[int]:
         """Tokens every message containing `keyword` has (ValueError if it normalises empty)."""
-        return {as_int64(token) for token in self.index.query_tokens(keyword)}
+        return {self._gram(gram) for gram in query_grams(keyword)}
 
     async def close(self) -> None:
         """Forget unwrapped data keys."""

@@ -15,14 +15,14 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from archive.blind_index import hash_filter_value
+from archive.bulk import insert_rows, select_in
 from archive.chain import ChainRecord, genesis_hash
 from archive.envelope import encrypt_message
-from archive.partitions import Partition, message_partition
+from archive.partitions import Partition, message_partition, month_key
 from archive.runtime import ArchiveRuntime
 from scrm.chat import ChatMessage, parse_chat_message
 
 log = logging.getLogger(__name__)
-MAX_PARAMS = 30_000  # under SQLite's 32,766 and PostgreSQL's 32,767 bind parameters
 _SCRM_FIELDS = ("sender_kind",)  # added by scrm to the event; not part of WeCom's message
 
 
@@ -66,8 +66,12 @@ async def store_messages(runtime: ArchiveRuntime, payloads: Iterable[Mapping[str
         items = [batch[msgid] for msgid in fresh]
         parts: dict[int, Partition] = {}
         placed: list[tuple[ChatMessage, dict[str, Any], Partition, str]] = []
+        by_month: dict[int, Partition] = {}
         for message, raw in items:
-            part = await message_partition(runtime, conn, message.msgtime)
+            month = month_key(message.msgtime)
+            if month not in by_month:
+                by_month[month] = await message_partition(runtime, conn, message.msgtime)
+            part = by_month[month]
             if part.dek is None:
                 log.warning("message for a shredded partition %s not stored", part.name)
                 continue
@@ -113,15 +117,14 @@ async def store_messages(runtime: ArchiveRuntime, payloads: Iterable[Mapping[str
 
 
 async def _unseen(runtime: ArchiveRuntime, conn: Any, msgids: Sequence[str]) -> list[str]:
-    seen: set[str] = set()
-    for start in range(0, len(msgids), 1000):
-        chunk = msgids[start : start + 1000]
-        marks = ",".join(runtime.db.placeholders(len(chunk)))
-        rows = await conn.execute_query_dict(
-            f"SELECT msgid FROM archive_records WHERE msgid IN ({marks})", list(chunk)
-        )
-        seen.update(row["msgid"] for row in rows)
+    sql = "SELECT msgid FROM archive_records WHERE {in}"
+    rows = await select_in(runtime.db, conn, sql, "msgid", "text", msgids)
+    seen = {row["msgid"] for row in rows}
     return [msgid for msgid in msgids if msgid not in seen]
+
+
+_HEAD_COLUMNS = ("partition_id", "conversation", "position", "head_hash")
+_HEAD_TYPES = ("bigint", "text", "int", "bytea")
 
 
 async def _lock_heads(
@@ -130,69 +133,56 @@ async def _lock_heads(
     """Create missing chain heads, then lock all of them in id order (no deadlocks)."""
     db = runtime.db
     ordered = sorted(wanted)
-    for start in range(0, len(ordered), 1000):
-        chunk = ordered[start : start + 1000]
-        values = [v for pid, conv in chunk for v in (pid, conv, 0, genesis_hash(conv))]
-        await conn.execute_query(
-            "INSERT INTO archive_chain_heads (partition_id, conversation, position, head_hash) "
-            f"VALUES {db.rows(4, len(chunk))} ON CONFLICT (partition_id, conversation) DO NOTHING",
-            values,
-        )
+    await insert_rows(
+        db, conn, "archive_chain_heads", _HEAD_COLUMNS, _HEAD_TYPES,
+        [(pid, conv, 0, genesis_hash(conv)) for pid, conv in ordered],
+        suffix="ON CONFLICT (partition_id, conversation) DO NOTHING",
+    )  # fmt: skip
     heads: dict[tuple[int, str], tuple[int, bytes]] = {}
     lock = " FOR UPDATE" if db.is_postgres else ""
+    sql = (
+        "SELECT conversation, position, head_hash FROM archive_chain_heads "
+        f"WHERE partition_id = {{}} AND {{in}} ORDER BY id{lock}"
+    )
     for pid in sorted({pid for pid, _ in ordered}):
         convs = [conv for p, conv in ordered if p == pid]
-        for start in range(0, len(convs), 1000):
-            chunk = convs[start : start + 1000]
-            marks = db.placeholders(len(chunk) + 1)
-            rows = await conn.execute_query_dict(
-                "SELECT conversation, position, head_hash FROM archive_chain_heads "
-                f"WHERE partition_id = {marks[0]} AND conversation IN ({','.join(marks[1:])}) "
-                f"ORDER BY id{lock}",
-                [pid, *chunk],
-            )
-            for row in rows:
-                heads[(pid, row["conversation"])] = (row["position"], bytes(row["head_hash"]))
+        for row in await select_in(db, conn, sql, "conversation", "text", convs, [pid]):
+            heads[(pid, row["conversation"])] = (row["position"], bytes(row["head_hash"]))
     return heads
 
 
-async def _insert_records(runtime: ArchiveRuntime, conn: Any, rows: list[list[Any]]) -> dict:
-    columns = (
-        "msgid, partition_id, conversation, position, prev_hash, record_hash, ciphertext, "
-        "hour, msgtype, created_at"
-    )
-    ids: dict[str, int] = {}
-    step = MAX_PARAMS // 10
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        result = await conn.execute_query_dict(
-            f"INSERT INTO archive_records ({columns}) VALUES {runtime.db.rows(10, len(chunk))} "
-            "RETURNING id, msgid",
-            [value for row in chunk for value in row],
-        )
-        ids.update({row["msgid"]: row["id"] for row in result})
-    return ids
+_RECORD_COLUMNS = (
+    "msgid", "partition_id", "conversation", "position", "prev_hash", "record_hash",
+    "ciphertext", "hour", "msgtype", "created_at",
+)  # fmt: skip
+_RECORD_TYPES = (
+    "text", "bigint", "text", "int", "bytea", "bytea", "bytea", "bigint", "text", "float8",
+)  # fmt: skip
+
+
+async def _insert_records(
+    runtime: ArchiveRuntime, conn: Any, rows: list[list[Any]]
+) -> dict[str, int]:
+    result = await insert_rows(
+        runtime.db, conn, "archive_records", _RECORD_COLUMNS, _RECORD_TYPES, rows,
+        returning="id, msgid",
+    )  # fmt: skip
+    return {row["msgid"]: row["id"] for row in result}
 
 
 async def _insert_pairs(
     runtime: ArchiveRuntime, conn: Any, table: str, column: str, pairs: list[tuple[int, int]]
 ) -> None:
-    step = MAX_PARAMS // 2
-    for start in range(0, len(pairs), step):
-        chunk = pairs[start : start + step]
-        await conn.execute_query(
-            f"INSERT INTO {table} ({column}, record_id) VALUES {runtime.db.rows(2, len(chunk))}",
-            [value for pair in chunk for value in pair],
-        )
+    await insert_rows(runtime.db, conn, table, (column, "record_id"), ("bigint", "bigint"), pairs)
 
 
 async def _save_heads(
     runtime: ArchiveRuntime, conn: Any, heads: dict[tuple[int, str], tuple[int, bytes]]
 ) -> None:
-    marks = runtime.db.placeholders(4)
-    sql = (
-        f"UPDATE archive_chain_heads SET position = {marks[0]}, head_hash = {marks[1]} "
-        f"WHERE partition_id = {marks[2]} AND conversation = {marks[3]}"
-    )
-    for (pid, conv), (position, digest) in heads.items():
-        await conn.execute_query(sql, [position, digest, pid, conv])
+    """Move the locked heads forward (an upsert, the same on both engines)."""
+    await insert_rows(
+        runtime.db, conn, "archive_chain_heads", _HEAD_COLUMNS, _HEAD_TYPES,
+        [(pid, conv, pos, digest) for (pid, conv), (pos, digest) in sorted(heads.items())],
+        suffix="ON CONFLICT (partition_id, conversation) DO UPDATE "
+        "SET position = excluded.position, head_hash = excluded.head_hash",
+    )  # fmt: skip

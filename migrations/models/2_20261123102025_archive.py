@@ -46,7 +46,6 @@ UPGRADE = {
     "record_id" BIGINT NOT NULL
 ) /* A keyed hash (first 8 bytes, as int64) of a customer, staff or room id → record. */;
 CREATE INDEX IF NOT EXISTS "idx_archive_par_key_74c180" ON "archive_participants" ("key", "record_id");
-CREATE INDEX IF NOT EXISTS "idx_archive_par_record__e876be" ON "archive_participants" ("record_id");
         CREATE TABLE IF NOT EXISTS "archive_partitions" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "name" VARCHAR(96) NOT NULL UNIQUE,
@@ -63,7 +62,6 @@ CREATE INDEX IF NOT EXISTS "idx_archive_par_kek_id_95b5aa" ON "archive_partition
     "record_id" BIGINT NOT NULL
 ) /* One blind-index token (8-byte HMAC as int64) of a record's text. */;
 CREATE INDEX IF NOT EXISTS "idx_archive_pos_token_b4f993" ON "archive_postings" ("token", "record_id");
-CREATE INDEX IF NOT EXISTS "idx_archive_pos_record__d0ecc3" ON "archive_postings" ("record_id");
         CREATE TABLE IF NOT EXISTS "archive_pull_cursor" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "seq" BIGINT NOT NULL,
@@ -151,7 +149,6 @@ COMMENT ON TABLE "archive_checkpoints" IS 'A signed checkpoint of the chain head
     "record_id" BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "idx_archive_par_key_74c180" ON "archive_participants" ("key", "record_id");
-CREATE INDEX IF NOT EXISTS "idx_archive_par_record__e876be" ON "archive_participants" ("record_id");
 COMMENT ON TABLE "archive_participants" IS 'A keyed hash (first 8 bytes, as int64) of a customer, staff or room id → record.';
         CREATE TABLE IF NOT EXISTS "archive_partitions" (
     "id" BIGSERIAL NOT NULL PRIMARY KEY,
@@ -170,7 +167,6 @@ COMMENT ON TABLE "archive_partitions" IS 'One corp''s month: its data key, store
     "record_id" BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS "idx_archive_pos_token_b4f993" ON "archive_postings" ("token", "record_id");
-CREATE INDEX IF NOT EXISTS "idx_archive_pos_record__d0ecc3" ON "archive_postings" ("record_id");
 COMMENT ON TABLE "archive_postings" IS 'One blind-index token (8-byte HMAC as int64) of a record''s text.';
         CREATE TABLE IF NOT EXISTS "archive_pull_cursor" (
     "id" SERIAL NOT NULL PRIMARY KEY,
@@ -222,29 +218,29 @@ COMMENT ON TABLE "archive_reviewers" IS 'A reviewer, auditor or archive admin; o
 
 DOWNGRADE = {
     "sqlite": """
-        DROP TABLE IF EXISTS "archive_pull_retries";
-        DROP TABLE IF EXISTS "archive_audit_head";
-        DROP TABLE IF EXISTS "archive_audit_entries";
-        DROP TABLE IF EXISTS "archive_reviewers";
-        DROP TABLE IF EXISTS "archive_participants";
-        DROP TABLE IF EXISTS "archive_checkpoints";
-        DROP TABLE IF EXISTS "archive_pull_cursor";
         DROP TABLE IF EXISTS "archive_records";
         DROP TABLE IF EXISTS "archive_chain_heads";
-        DROP TABLE IF EXISTS "archive_postings";
-        DROP TABLE IF EXISTS "archive_partitions";""",
-    "postgres": """
-        DROP TABLE IF EXISTS "archive_reviewers";
-        DROP TABLE IF EXISTS "archive_participants";
-        DROP TABLE IF EXISTS "archive_records";
+        DROP TABLE IF EXISTS "archive_pull_retries";
+        DROP TABLE IF EXISTS "archive_audit_entries";
         DROP TABLE IF EXISTS "archive_pull_cursor";
         DROP TABLE IF EXISTS "archive_partitions";
+        DROP TABLE IF EXISTS "archive_checkpoints";
         DROP TABLE IF EXISTS "archive_postings";
-        DROP TABLE IF EXISTS "archive_audit_entries";
-        DROP TABLE IF EXISTS "archive_pull_retries";
+        DROP TABLE IF EXISTS "archive_reviewers";
+        DROP TABLE IF EXISTS "archive_participants";
+        DROP TABLE IF EXISTS "archive_audit_head";""",
+    "postgres": """
+        DROP TABLE IF EXISTS "archive_postings";
         DROP TABLE IF EXISTS "archive_audit_head";
+        DROP TABLE IF EXISTS "archive_pull_retries";
+        DROP TABLE IF EXISTS "archive_audit_entries";
+        DROP TABLE IF EXISTS "archive_checkpoints";
+        DROP TABLE IF EXISTS "archive_partitions";
+        DROP TABLE IF EXISTS "archive_pull_cursor";
+        DROP TABLE IF EXISTS "archive_reviewers";
+        DROP TABLE IF EXISTS "archive_participants";
         DROP TABLE IF EXISTS "archive_chain_heads";
-        DROP TABLE IF EXISTS "archive_checkpoints";""",
+        DROP TABLE IF EXISTS "archive_records";""",
 }
 
 
@@ -322,24 +318,24 @@ MODELS_STATE = (
     "KEcWzj93eEWPKdey5IvgmdasmiTEK2hWSj7bJFMLxXn9TSKtvOMkSw5FzT1Gsg3Q7lfLaC"
     "5JaM5Ce0+tHGyLM5kj+laAq2uMGol9O3I9P4tt3rQnuFRhSlJV0pgmcwaVIiRQZYQSjrb7"
     "NvM4OkFS9+6IgiCYEbCggjOCoj4/HeRx3AfthiFG6RjZFrrzu/tvuogRkzKroA5pFU95PF"
-    "LxVVT2CtKAS/gqgOJr8qPWnxqpP4XzVh3+kKFNBvq6m/fEXwol4FNsGn4l+Bsol0KwSqVS"
-    "ZKJUlElx+Xm18gNYTpNfPDSmLh++RTb3kNglhBARUoGKxnLUdWZoykSUwnqHLr9cXMAlE1"
-    "hFpQDd9YZAZJEcWbSC8XXhQYO/YGUi5nkLYp93AlZslo/IKFeOFIM752hfp6z6+4KHW5NR"
-    "oCUV+9wzjEt63RvWN+sZUjKl8DBIXiOtEnM9xaWPGqhy1ID2i6wL6kipUT7UNM2nl/Vm+K"
-    "BggwsAKNT0Q4pqen5ArKDl3zswtbtyepE8EwRtn+wKAYQ+fuqdZv1CgZEJWjsnP3i+Wv/U"
-    "Aat4k+LDS7Q/acOU/YLTasomoOikGu3UeGwatE9J+5QiKQJXT33mUVYmauZE1aQN0BvmnK"
-    "FStq2D2YB4HHnE8+DybjiYqIdA0yH1QIKIYxNEZzTLZ/DIWeQN2v58fXV7dXp1ge78vT18"
-    "fPiqm9PWYkXP0OUYuhzjBe5iuhHSSzVM4Oo1Ke+DNKepLi4YUeiC1EOCR3bAJGPEh5iLk2"
-    "YcSx5Hc0+QRaKeRDPC0TZ5NXiFrm9koBuJnGyR8De2PVGSl9uYs+bRdQii0TtZU4XJi5kA"
-    "fWzK+o5Nmfj3jm3CVmU85J2PXlxlkeVrk8JUW6lF2AzPYNi16Dg//lOcopnP3YqVve6EzQ"
-    "hKE6S3AZvEMtOQ5NWTsMwk5J+MXHIw05MORW4a3OndvHt4WGE3B6rC3Vzey/YKlOeK5nT9"
-    "KdzIkyzr28P3NmQDd2FXMEKIVA3aHF5t1eoo8rND3SwHwrWMHWwVew9Cgk4V10EQiFAIa4"
-    "ZH3gbn1E6H1CHoD3JKx8EhG3Ev405QLCj6Ldh8KPoxcC/VpiE/xlnr6FUCnqVNHjqJ2mgd"
-    "92ymh+G5Dd4GpTmuxtxtfAeNtq553UCjwprXDTQ2wSgoafBZlsxb1uJTN9ConMsbJpuo45"
-    "9h1DOw7AyY9gQUUJGJpzYBaT6N/7L4D6mf40YrU14iDq20PCESJVFTU80jlhaqKvVXyWi3"
-    "z4ty+zzYZErK0gxjkk41109AXTllJGLoBD2eKBPdC6IMQGyNbfddUFgqnDc3H3u73cOjqH"
-    "VUkLBue2E6YF7OSN3D66SRRksKXbf6DMatPmBohYezeCbN03eK4+QxQyvgXXdwXO75yseG"
-    "pLn0lvHolqGVzLWFcS3bW+ak5yTbGo96jq9s1FnPTVHqCbPN4VaeLh/cKVfh5zSP6e3FkO"
-    "vCm2YV3oSZ7yrCLMHSChViHQlf8KVSQDgkbyG6+3vVOqqWtVRd6Kkanli9iLDI3ygMUkYs"
-    "GZQt2+ToX+TYXst0BQFGuTqc1Xw7aR+3GOD9cwuzn/8HXeQMkw=="
+    "LxVVT2CtKAy4i6/WiFqXEKUzhR1eEPGdpkka+7W0/8pVACPsWm4VeCv4GCKASrVAxFNklF"
+    "IRTXm1erN4DlNPnFQ2Pq8uFbZHMPiV1CSA0hBqjoJEddZ4amTIQlrHfo8svFBVwygVWUBt"
+    "BdbwhEFskRPisYX1caNPgLViZinrcC9nknYMV2+IiMcuVIMbhzjva1xqq/EXi4NRkFWlKx"
+    "kz3DuKSbvWGNsp4hB1MKD4Pkdc4qsc9TXPpsgSpnC2hHyLqgjpQa5VNM03x6WW+G0wk2uA"
+    "CAQk0/pKim5wfEClr+vQNTuyunF8lDQND2ya4QQOjjp95p1hEUGJmgtXPyg+er9U8dsIr7"
+    "KD6tRDuQmq7dF5xHUzYBRWfRaC/GY9OgnUjaiRSJDbh66jOPsjLZMieqJl6A3jDnDJXyaR"
+    "3MBsTjyCOeB5d3w8FExQOaDqkHIkMcjCB6n1k+g0fOIvfP9ufrq9ur06sLdOfv7eHjw1fd"
+    "nMYVK3qGLrjQBRcvcBfTrY5eqiUCV69JeaejOU11ccGIQp+jHhI8ssclGSM+xFycJeNY8s"
+    "CZe4IsEnUdmhGOtsmrwSt0fSND2UhkXYuUvrHtiaK73NabNY+uYw6N3smaKkxezATog1HW"
+    "dzDKxL93bBO2KuMh7wT04jqKLF+bFKbaiinCdncGw65Fx/kBn+IkzHzuVqzsdadkRlCaIL"
+    "0N2CSWmYYkr56EZSYh/+zjkqOXnnTscdPgTu/m3cPDCrs5UBXu5vJethugPDk0p69P4Uae"
+    "ZFnfHr63IRu4C7uCEUKkatDm8GqrVoeNnx3qZjkQrmXsYKvYexASdKq4DoJAhEIcMzzUNj"
+    "iJdjqkDkF/kFM6Do7RiLsVd4JyQNFRweZD0XGBe6lGDPlBzVpHrxLhLG3j0ElUP+u4ZzM9"
+    "DM9t8DYor3E15m7je2S0dc3rFhkV1rxukbEJRkFJC8+y7N2yJp66RUbl5N0w2UQd/wyjno"
+    "FlZ8C0J6CAitQ7tQlI82n8l8V/SP0cN1qZ8hJxaKXlCZEoiZqaah6xtFBVqb8sRrt9XpTb"
+    "58EmU1KWZhiTdKq5fgLqyikjEUMn6OJEmehPEGUAYmtsu++CSlLhvLn52NvtHh5FzaGCDH"
+    "XbC9MB83JG6h5eJ400WlLoQtVnMG71EUIrPH7FM2mevlMcJ48ZWgHvuoPjcs9XPhgkzaW3"
+    "jEe3DK1kri2Ma9neMmc5J9nWeJhzfGWjTnNuilJPmG0Ot/J0+eBOuQo/p3lMby+GXBfeNK"
+    "vwJsx8VxFmCZZWqBDrSPiCL5UCwiF5C9Hd36vWM7WsaepC19TwTOpFhEX+RmGQMmLJoGzZ"
+    "Jkf/Isf2WqYrCDDK1eGs5ttJ+7jFAO+fW5j9/D/lmAKt"
 )
