@@ -26,6 +26,12 @@ def month_of(msgtime_ms: int) -> date:
     return date(moment.year, moment.month, 1)
 
 
+def month_key(msgtime_ms: int) -> int:
+    """A cheap per-month key (year * 12 + month) to group a batch by partition."""
+    month = month_of(msgtime_ms)
+    return month.year * 12 + month.month
+
+
 def month_end(month: date) -> float:
     """Unix seconds at the end of `month` (UTC), for the retention cut-off."""
     last = calendar.monthrange(month.year, month.month)[1]

@@ -73,7 +73,7 @@ def corpus(n: int) -> tuple[list[dict[str, Any]], list[str], list[str]]:
             "text": {"content": text},
         })  # fmt: skip
     keywords = [w for w in words[50:2000] if len(w) >= 3]
-    return messages, rng.sample(keywords, QUERIES), rng.sample(customers, QUERIES)
+    return messages, rng.sample(keywords, QUERIES), rng.sample(customers, min(QUERIES, len(customers)))
 
 
 async def scratch(server: str) -> str:
