@@ -19,10 +19,12 @@ from aiohttp import web
 
 from archive.handlers import router as archive_router
 from config import ConfigError, Settings, load_settings
+from scrm.appkeys import SERVICES
 from scrm.autotag import cli as autotag_cli
 from scrm.autotag.handlers import router as autotag_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
+from scrm.gctune import freeze_startup_objects, measure_pauses
 
 log = logging.getLogger("scrm")
 
@@ -50,9 +52,12 @@ async def serve(settings: Settings) -> None:
         )
         sandbox = SandboxServer(config, host="127.0.0.1", port=settings.sandbox_port)
         await sandbox.start()
-    runner = web.AppRunner(build_app(settings), access_log=None)
+    app = build_app(settings)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
+    measure_pauses(app[SERVICES].metrics.gc_pause)
+    freeze_startup_objects()  # everything loaded so far lives as long as the process
     log.info("scrm serving on %s (database %s)", service_url, redact_url(settings.database_url))
     if sandbox is not None:
         print(_sandbox_banner(settings, service_url, sandbox.url), flush=True)

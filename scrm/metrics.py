@@ -36,6 +36,13 @@ class Metrics:
             "scrm_api_errors_total", "API error answers", ["status", "code"], registry=r
         )
         self.up = Gauge("scrm_up", "1 while the service is serving", registry=r)
+        self.gc_pause = Histogram(
+            "scrm_gc_pause_seconds",
+            "Garbage-collection pauses by generation",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2),
+            registry=r,
+        )
 
     def record_batch(self, received: int, new: int) -> None:
         self.inbox_batch.observe(received)
