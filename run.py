@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from archive import cli as archive_cli
 from archive.handlers import router as archive_router
 from config import ConfigError, Settings, load_settings
 from scrm.appkeys import SERVICES
@@ -129,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = commands.add_parser("simulate", help="drive a scenario against a running service")
     sim.add_argument("--customers", type=int, default=5)
     autotag_cli.add_commands(commands)
+    archive_cli.add_commands(commands)
     mig = commands.add_parser("makemigration", help="(development) write the next migration")
     mig.add_argument("name")
     mig.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
@@ -153,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(sandbox_only(settings))
     elif command == "migrate":
         asyncio.run(migrate_only(settings))
+    elif command in archive_cli.COMMANDS:
+        return asyncio.run(archive_cli.run_command(args, settings))
     elif command == "rules":
         return asyncio.run(autotag_cli.run_command(args, settings))
     elif command == "simulate":

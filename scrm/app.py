@@ -34,7 +34,9 @@ from scrm.db import Database, close_database, open_database
 from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
 from scrm.events.worker import Worker
+from scrm.jobs import JOBS
 from scrm.metrics import Metrics
+from scrm.scheduler import Scheduler
 from scrm.services import Services
 
 log = logging.getLogger(__name__)
@@ -106,11 +108,15 @@ def create_app(
         await inbox.start()
         stop = asyncio.Event()
         workers = _start_workers(db, dispatcher, services, stop)
+        scheduler = Scheduler(services, JOBS)
+        if settings.worker.concurrency:  # intake-only processes leave periodic jobs to others
+            scheduler.start()
         metrics.up.set(1)
         try:
             yield
         finally:
             metrics.up.set(0)
+            scheduler.stop()
             await inbox.close()
             stop.set()
             await _stop_workers(workers)

@@ -1,0 +1,34 @@
+"""The periodic jobs, as plain functions of `Services` (the scheduler only times them)."""
+
+from __future__ import annotations
+
+import logging
+
+from archive.checkpoints import sign_checkpoints
+from archive.retention import apply_retention
+from scrm.scheduler import PeriodicJob
+from scrm.services import Services
+
+log = logging.getLogger(__name__)
+HOUR = 3600.0
+
+
+async def archive_checkpoints(services: Services) -> None:
+    """Sign today's chain heads (tamper evidence; re-signing the same day is harmless)."""
+    if services.archive is not None:
+        signed = await sign_checkpoints(services.archive, services.clock())
+        log.info("signed %d archive checkpoints", signed)
+
+
+async def archive_retention(services: Services) -> None:
+    """Crypto-shred archive partitions older than SCRM_ARCHIVE_RETENTION_DAYS."""
+    if services.archive is not None and services.settings.archive.retention_days:
+        shredded = await apply_retention(services.archive, services.clock())
+        if shredded:
+            log.warning("crypto-shredded archive partitions past retention: %s", shredded)
+
+
+JOBS = [
+    PeriodicJob("archive-checkpoints", archive_checkpoints, every_seconds=HOUR),
+    PeriodicJob("archive-retention", archive_retention, every_seconds=6 * HOUR),
+]
