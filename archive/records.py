@@ -16,16 +16,29 @@ RECORD_COLUMNS = (
 
 
 class PartitionKeys:
-    """Partitions loaded once per query (a search touches few months)."""
+    """Partitions of one query: one SELECT for all of them (there are few), unwrapped lazily."""
 
     def __init__(self, runtime: ArchiveRuntime) -> None:
         self.runtime = runtime
+        self._rows: dict[int, dict[str, Any]] | None = None
         self._loaded: dict[int, Partition] = {}
 
     async def get(self, partition_id: int) -> Partition:
         """The partition, with its unwrapped data key (None if shredded)."""
-        if partition_id not in self._loaded:
-            self._loaded[partition_id] = await load_partition(self.runtime, partition_id)
+        if partition_id in self._loaded:
+            return self._loaded[partition_id]
+        if self._rows is None or partition_id not in self._rows:
+            rows = await self.runtime.db.fetch(
+                "SELECT id, name, kek_id, wrapped_key FROM archive_partitions"
+            )
+            self._rows = {row["id"]: dict(row) for row in rows}
+        row = self._rows.get(partition_id)
+        if row is None:
+            return await load_partition(self.runtime, partition_id)  # raises: no such row
+        dek = None
+        if row["wrapped_key"] is not None:
+            dek = self.runtime.data_key(row["name"], row["kek_id"], bytes(row["wrapped_key"]))
+        self._loaded[partition_id] = Partition(partition_id, row["name"], dek)
         return self._loaded[partition_id]
 
 
