@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from archive.finance_errors import FinanceSdkError, FinanceWorkerError
+from archive.pull import pull_new, retry_parked
 from archive.store import store_messages
 from scrm.chat import EVENT_NAME, ChatMessageError
 from scrm.events.errors import PermanentError, Retry
@@ -20,3 +22,22 @@ async def store_chat_message(event: EventRecord, services: Services) -> None:
         await store_messages(services.archive, [event.payload])
     except ChatMessageError as exc:
         raise PermanentError(f"chat message invalid: {exc.field}") from None
+
+
+@router.on("msgaudit_notify", name="pull")
+async def pull_session_archive(event: EventRecord, services: Services) -> None:
+    """WeCom says new archive records exist: pull them into the inbox as chat messages."""
+    runtime = services.archive
+    if runtime is None:
+        raise Retry("the archive is not open yet", defer=30.0)
+    if runtime.puller is None:
+        return  # no finance SDK configured: nothing can be pulled
+    try:
+        await pull_new(runtime, runtime.puller)
+        await retry_parked(runtime, runtime.puller, services.clock())
+    except FinanceSdkError as exc:
+        if not exc.retryable:
+            raise PermanentError(f"session-archive pull refused: SDK error {exc.code}") from None
+        raise Retry(f"session-archive pull failed: SDK error {exc.code}") from None
+    except FinanceWorkerError as exc:
+        raise Retry(f"session-archive pull failed: {type(exc).__name__}") from None

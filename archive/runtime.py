@@ -7,6 +7,7 @@ import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archive.blind_index import BlindIndex, hash_filter_value, index_grams, query_grams
 from archive.dek_cache import DataKeyCache
@@ -17,6 +18,9 @@ from archive.keyring import KeyRing
 from archive.keys import check_stored_keks, load_ring
 from config import Settings
 from scrm.db import Database
+
+if TYPE_CHECKING:
+    from archive.pull import Puller
 
 log = logging.getLogger(__name__)
 # 8-byte tokens stored as BIGINT: index lookups on integers are much faster than on bytea,
@@ -50,6 +54,7 @@ class ArchiveRuntime:
         self.key_file = key_file
         self.admin_token = admin_token
         self.clock = clock
+        self.puller: Puller | None = None  # set by archive.pull.attach_puller
         self._use(ring)
 
     def __repr__(self) -> str:
@@ -100,7 +105,11 @@ class ArchiveRuntime:
         return {self._gram(gram) for gram in query_grams(keyword)}
 
     async def close(self) -> None:
-        """Forget unwrapped data keys."""
+        """Stop the finance SDK worker and forget unwrapped data keys."""
+        if self.puller is not None:
+            close = getattr(self.puller.client, "close", None)
+            if close is not None:
+                await close()
         self.deks.clear()
 
 

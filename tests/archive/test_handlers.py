@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from archive.handlers import router, store_chat_message
+from archive.handlers import pull_session_archive, router, store_chat_message
 from archive.records import read_message
 from archive.runtime import ArchiveRuntime
 from config import Settings
@@ -44,3 +44,10 @@ async def test_invalid_message_is_permanent(runtime: ArchiveRuntime) -> None:
 async def test_no_archive_yet_retries() -> None:
     with pytest.raises(Retry):
         await store_chat_message(event(text_message("m1", "x")), services(None))
+
+
+async def test_msgaudit_notify_without_sdk_is_a_no_op(runtime: ArchiveRuntime) -> None:
+    assert [name for name, _ in router.routes["msgaudit_notify"]] == ["archive.pull"]
+    await pull_session_archive(event({"Event": "msgaudit_notify"}), services(runtime))
+    with pytest.raises(Retry):
+        await pull_session_archive(event({"Event": "msgaudit_notify"}), services(None))
