@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from archive.keyfile import write_key_file
 from archive.runtime import ArchiveRuntime
+from config import Settings
+from config.settings import ArchiveSettings
 from scrm.db import Database
 from tests.archive.keys import make_ring
 
@@ -31,3 +36,10 @@ def runtime(database: Database, clock: Clock) -> ArchiveRuntime:
     return ArchiveRuntime(
         database, make_ring(), corp_id="wwcorp", admin_token=ADMIN_TOKEN, clock=clock
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    path = tmp_path / "keys.json"
+    write_key_file(path, make_ring())
+    return Settings(database_url=database_url, archive=ArchiveSettings(key_file=path))

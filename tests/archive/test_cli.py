@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from archive.cli import add_commands, run_command
-from archive.keyfile import write_key_file
 from archive.reviewers import hash_token
 from config import Settings
-from config.settings import ArchiveSettings
 from scrm.db import Database, close_database, open_database
-from tests.archive.keys import make_ring
+from tests.archive.cli_run import run
 from tests.archive.messages import NOV_2025, text_message
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    path = tmp_path / "keys.json"
-    write_key_file(path, make_ring())
-    return Settings(database_url=database_url, archive=ArchiveSettings(key_file=path))
-
-
-async def run(settings: Settings, *argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    add_commands(parser.add_subparsers(dest="command"))
-    return await run_command(parser.parse_args(list(argv)), settings)
 
 
 async def opened(settings: Settings) -> Database:

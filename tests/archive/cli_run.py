@@ -1,0 +1,14 @@
+"""Run an archive CLI command as run.py would."""
+
+from __future__ import annotations
+
+import argparse
+
+from archive.cli import add_commands, run_command
+from config import Settings
+
+
+async def run(settings: Settings, *argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command"))
+    return await run_command(parser.parse_args(list(argv)), settings)
