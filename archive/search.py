@@ -55,7 +55,8 @@ def decode_cursor(cursor: str) -> int:
 
 def _sql(runtime: ArchiveRuntime, filters: SearchFilters, after: int) -> tuple[str, list[Any]]:
     """Narrow by hashed participants, hour, msgtype and posting lists."""
-    db, values = runtime.db, [after]
+    db = runtime.db
+    values: list[Any] = [after]
     where = ["r.id > {}"]
 
     def member(table: str, column: str, keys: list[int]) -> None:

@@ -79,12 +79,12 @@ async def store_messages(runtime: ArchiveRuntime, payloads: Iterable[Mapping[str
             placed.append((message, raw, part, conversation_of(runtime, message)))
         heads = await _lock_heads(runtime, conn, {(p.id, conv) for _, _, p, conv in placed})
         changed: set[tuple[int, str]] = set()
-        fresh = set(await _unseen(runtime, conn, [m.msgid for m, _, _, _ in placed]))
+        unseen = set(await _unseen(runtime, conn, [m.msgid for m, _, _, _ in placed]))
         rows: list[list[Any]] = []
         extras: list[tuple[str, set[int], set[int]]] = []
         now = runtime.clock()
         for message, raw, part, conv in placed:
-            if message.msgid not in fresh:
+            if message.msgid not in unseen:  # checked again under the head locks
                 continue
             position = heads[(part.id, conv)][0] + 1
             plaintext = json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()

@@ -15,7 +15,7 @@ from archive.store import store_messages
 from archive.verify import verify_archive
 from scrm.db import Database
 from tests.archive.conftest import Clock
-from tests.archive.messages import NOV_2025, text_message
+from tests.archive.messages import NOV_2025, content, text_message
 
 DAY_MS = 86_400_000
 SEP_2025 = NOV_2025 - 60 * DAY_MS
@@ -35,7 +35,7 @@ async def test_retention_makes_old_messages_unreadable(
     assert await apply_retention(runtime, NOV_2025 / 1000) == ["wwcorp:2025-09"]
     assert (await load_partition(runtime, old_row["partition_id"])).dek is None
     assert await read_message(runtime, "old") is None
-    assert (await read_message(runtime, "new"))["text"]["content"] == "新消息"
+    assert await content(runtime, "new") == "新消息"
     for table in ("archive_records", "archive_postings", "archive_participants"):
         rows = await database.fetch(f"SELECT COUNT(*) AS n FROM {table}")
         assert rows[0]["n"] > 0  # only the old month's rows went

@@ -12,7 +12,6 @@ import pytest
 from archive.keyfile import write_key_file
 from archive.keyring import format_key_string
 from archive.keys import ArchiveStartError, load_ring
-from archive.records import read_message
 from archive.rotate import retire_kek, rotate_kek
 from archive.runtime import ArchiveRuntime, open_archive
 from archive.store import store_messages
@@ -20,7 +19,7 @@ from config import Secret, Settings
 from config.settings import ArchiveSettings
 from scrm.db import Database
 from tests.archive.keys import make_ring
-from tests.archive.messages import NOV_2025, text_message
+from tests.archive.messages import NOV_2025, content, text_message
 
 
 def settings_with(url: str, **archive: object) -> Settings:
@@ -79,9 +78,9 @@ async def test_rotation_while_another_process_serves(
     rows = await database.fetch("SELECT DISTINCT kek_id FROM archive_partitions")
     assert [row["kek_id"] for row in rows] == ["kek2"]
     serving.deks.clear()  # as after a restart of the cache: must re-read the key file
-    assert (await read_message(serving, "m1"))["text"]["content"] == "before rotation"
+    assert await content(serving, "m1") == "before rotation"
     await store_messages(serving, [text_message("m2", "after", msgtime=NOV_2025 + 1)])
     await retire_kek(operator, "kek1")
     fresh = await open_archive(settings, database)
     assert fresh.ring.kek_ids == ("kek2",)
-    assert (await read_message(fresh, "m2"))["text"]["content"] == "after"
+    assert await content(fresh, "m2") == "after"
