@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from archive import cli as archive_cli
+from archive.errors import ArchiveCryptoError
 from archive.handlers import router as archive_router
 from config import ConfigError, Settings, load_settings
 from scrm.appkeys import SERVICES
@@ -150,7 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     command = args.command or "serve"
     if command == "serve":
-        asyncio.run(serve(settings))
+        try:
+            asyncio.run(serve(settings))
+        except ArchiveCryptoError as exc:  # e.g. a data key wrapped under a KEK not in the ring
+            print(f"refusing to start: {exc}", file=sys.stderr)
+            return 2
     elif command == "sandbox":
         asyncio.run(sandbox_only(settings))
     elif command == "migrate":

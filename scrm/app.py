@@ -26,7 +26,7 @@ from config import Settings
 from scrm.api import customers, events, health, messages, openapi
 from scrm.api.auth import bearer_auth
 from scrm.api.errors import error_middleware
-from scrm.appkeys import INBOX, SERVICES
+from scrm.appkeys import DISPATCHER, INBOX, SERVICES
 from scrm.autotag import api as autotag_api
 from scrm.autotag.catalog import RuleCatalog
 from scrm.autotag.runtime import AutoTagRuntime
@@ -40,8 +40,6 @@ from scrm.scheduler import Scheduler
 from scrm.services import Services
 
 log = logging.getLogger(__name__)
-
-DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 
 def create_app(
@@ -82,48 +80,48 @@ def create_app(
         area.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await open_database(settings.database_url)
-        archive_runtime = await open_archive(settings, db)  # refuses to start on a missing KEK
-        session = aiohttp.ClientSession()
-        client = WeComClient(
-            session,
-            kv,
-            corp_id=wecom.corp_id,
-            secret=wecom.contact_secret,
-            api_base=wecom.api_base,
-            timeout=wecom.request_timeout,
-        )
-        services = Services(
-            settings,
-            db,
-            kv,
-            metrics,
-            client,
-            clock=clock,
-            inbox=inbox,
-            autotag=AutoTagRuntime(RuleCatalog(kv, clock)),
-            archive=archive_runtime,
-        )
-        app[SERVICES] = services
-        await inbox.start()
-        stop = asyncio.Event()
-        workers = _start_workers(db, dispatcher, services, stop)
-        scheduler = Scheduler(services, JOBS)
-        if settings.worker.concurrency:  # intake-only processes leave periodic jobs to others
-            scheduler.start()
-        metrics.up.set(1)
-        try:
+        # Each resource is released in reverse order, also when a later one fails to open
+        # (a missing archive KEK must not leave the database thread keeping the process up).
+        async with contextlib.AsyncExitStack() as opened:
+            await open_database(settings.database_url)
+            opened.push_async_callback(close_database)
+            opened.push_async_callback(kv.close)
+            archive_runtime = await open_archive(settings, db)  # refuses a missing KEK
+            opened.push_async_callback(archive_runtime.close)
+            session = await opened.enter_async_context(aiohttp.ClientSession())
+            client = WeComClient(
+                session,
+                kv,
+                corp_id=wecom.corp_id,
+                secret=wecom.contact_secret,
+                api_base=wecom.api_base,
+                timeout=wecom.request_timeout,
+            )
+            services = Services(
+                settings,
+                db,
+                kv,
+                metrics,
+                client,
+                clock=clock,
+                inbox=inbox,
+                autotag=AutoTagRuntime(RuleCatalog(kv, clock)),
+                archive=archive_runtime,
+            )
+            app[SERVICES] = services
+            stop = asyncio.Event()
+            workers = _start_workers(db, dispatcher, services, stop)
+            opened.push_async_callback(_stop_workers, workers)
+            opened.callback(stop.set)
+            await inbox.start()
+            opened.push_async_callback(inbox.close)  # first out: commit what is queued
+            scheduler = Scheduler(services, JOBS)
+            if settings.worker.concurrency:  # intake-only processes leave jobs to others
+                scheduler.start()
+                opened.callback(scheduler.stop)
+            metrics.up.set(1)
+            opened.callback(metrics.up.set, 0)
             yield
-        finally:
-            metrics.up.set(0)
-            scheduler.stop()
-            await inbox.close()
-            stop.set()
-            await _stop_workers(workers)
-            await session.close()
-            await archive_runtime.close()
-            await kv.close()
-            await close_database()
 
     app.cleanup_ctx.append(lifecycle)
     return app

@@ -19,8 +19,7 @@ from aiohttp.test_utils import TestServer
 from callbacks.crypto import CallbackCrypto
 from config import Settings, load_settings
 from run import build_app
-from scrm.app import DISPATCHER
-from scrm.appkeys import SERVICES
+from scrm.appkeys import DISPATCHER, SERVICES
 from scrm.events.worker import Worker
 from scrm.sandbox.app import SandboxServer
 from scrm.sandbox.config import SandboxConfig
