@@ -19,13 +19,17 @@ migrate: $(STAMP)
 run: migrate
 	$(PY) run.py serve
 
+TYPED := config adapters callbacks scrm tagging archive run.py
+
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy $(TYPED)
 	$(PY) -m pytest -q -ra
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy $(TYPED)
 
 bench: $(STAMP)
 	$(PY) bench/intake.py
