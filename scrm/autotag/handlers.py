@@ -18,6 +18,7 @@ from scrm.chat import EVENT_NAME, ChatMessage, ChatMessageError, parse_chat_mess
 from scrm.events.errors import PermanentError
 from scrm.events.inbox import IncomingEvent
 from scrm.events.router import EventRecord, Router
+from scrm.models import FollowRelation
 from scrm.services import Services
 from tagging import RuleMatch, action_to_dict, threshold_fires
 
@@ -114,7 +115,7 @@ async def _outcome(
     index: int,
     action: dict[str, Any],
     plan: TagPlan,
-    relation: Any,
+    relation: FollowRelation | None,
 ) -> str:
     kind = action["type"]
     if kind in ("add_tag", "remove_tag"):
