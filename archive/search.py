@@ -53,11 +53,32 @@ def decode_cursor(cursor: str) -> int:
     return after
 
 
-def _sql(runtime: ArchiveRuntime, filters: SearchFilters, after: int) -> tuple[str, list[Any]]:
-    """Narrow by hashed participants, hour, msgtype and posting lists."""
+async def _candidates(runtime: ArchiveRuntime, tokens: list[int], after: int) -> list[int]:
+    """Intersect the posting lists in id order, on the (token, record_id) index alone."""
+    db = runtime.db
+    joins = "".join(
+        f" JOIN archive_postings p{i} ON p{i}.record_id = p0.record_id AND p{i}.token = {{}}"
+        for i in range(1, len(tokens))
+    )
+    sql = (
+        f"SELECT p0.record_id AS id FROM archive_postings p0{joins} "
+        f"WHERE p0.token = {{}} AND p0.record_id > {{}} ORDER BY p0.record_id LIMIT {BATCH}"
+    )
+    values = [*tokens[1:], tokens[0], after]
+    rows = await db.fetch(sql.format(*db.placeholders(len(values))), values)
+    return [row["id"] for row in rows]
+
+
+def _sql(
+    runtime: ArchiveRuntime, filters: SearchFilters, after: int, ids: list[int] | None = None
+) -> tuple[str, list[Any]]:
+    """Narrow by candidate ids (keyword), hashed participants, hour and msgtype."""
     db = runtime.db
     values: list[Any] = [after]
     where = ["r.id > {}"]
+    if ids is not None:
+        where.append(f"r.id IN ({','.join('{}' for _ in ids)})")
+        values.extend(ids)
 
     def member(table: str, column: str, keys: list[int]) -> None:
         where.append(
@@ -86,9 +107,6 @@ def _sql(runtime: ArchiveRuntime, filters: SearchFilters, after: int) -> tuple[s
     if filters.msgtype:
         where.append("r.msgtype = {}")
         values.append(filters.msgtype)
-    if filters.keyword:
-        for token in sorted(runtime.query_tokens(filters.keyword)):
-            member("archive_postings", "token", [token])
     sql = " AND ".join(where).format(*db.placeholders(len(values)))
     order = f"ORDER BY r.id LIMIT {BATCH}"
     return f"SELECT {RECORD_COLUMNS} FROM archive_records r WHERE {sql} {order}", values
@@ -139,18 +157,28 @@ async def search_records(
     keys = PartitionKeys(runtime)
     found: Found = []
     scanned = 0
+    tokens = sorted(runtime.query_tokens(filters.keyword)) if filters.keyword else None
     while True:
-        sql, values = _sql(runtime, filters, after)
-        rows = await runtime.db.fetch(sql, values)
+        if tokens is not None:
+            ids = await _candidates(runtime, tokens, after)
+            rows = list(await runtime.db.fetch(*_sql(runtime, filters, after, ids))) if ids else []
+            exhausted, scan_end, scanned = (
+                len(ids) < BATCH,
+                max(ids, default=after),
+                scanned + len(ids),
+            )
+        else:
+            rows = list(await runtime.db.fetch(*_sql(runtime, filters, after)))
+            exhausted, scan_end = len(rows) < BATCH, rows[-1]["id"] if rows else after
+            scanned += len(rows)
         for row in rows:
-            after = row["id"]
-            scanned += 1
             message = await decrypt_row(keys, row)
             if message is not None and matches(message, filters):
                 found.append((dict(row), message))
                 if len(found) == limit:
-                    return found, encode_cursor(after)
-        if len(rows) < BATCH:
+                    return found, encode_cursor(row["id"])
+        after = scan_end
+        if exhausted:
             return found, None
         if scanned >= MAX_SCANNED:
             return found, encode_cursor(after)

@@ -200,3 +200,17 @@ async def test_searched_phrase_never_rests_in_clear(
     assert b"rita" in dumped  # the audit entry is there
     for needle in ("发票怎么开", "发票", "wmBob", WHY):
         assert needle.encode() not in dumped, needle
+
+
+async def test_keyword_pages_with_cursor(runtime: ArchiveRuntime, client: Client) -> None:
+    tok = await token(runtime, "rita", "reviewer")
+    seen: list[str] = []
+    body_in: dict[str, Any] = {"justification": WHY, "limit": 1, "keyword": "退款"}
+    while True:
+        status, body = await search(client, tok, **body_in)
+        assert status == 200
+        seen += ids(body)
+        if body["next_cursor"] is None:
+            break
+        body_in["cursor"] = body["next_cursor"]
+    assert seen == ["m1", "m2", "m5"]
