@@ -76,6 +76,7 @@ class WeComCallbackView:
         return web.Response(body=plaintext, content_type="text/plain")
 
     async def receive(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
         try:
             event = await self._read_event(request)
         except Rejected as exc:
@@ -86,6 +87,7 @@ class WeComCallbackView:
             self._metrics.callbacks.labels(outcome="unavailable").inc()
             return json_error(503, "unavailable", "the event could not be stored; retry later")
         self._metrics.callbacks.labels(outcome="accepted" if is_new else "duplicate").inc()
+        self._metrics.callback_seconds.observe(time.perf_counter() - started)
         return web.Response(status=200)
 
     async def _read_event(self, request: web.Request) -> IncomingEvent:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+# Seconds: fine-grained under 10 ms, where the callback ack budget lives.
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+
 
 class Metrics:
     """Every counter the service exposes at /metrics."""
@@ -29,6 +32,18 @@ class Metrics:
             buckets=(1, 2, 5, 10, 25, 50, 100, 200, 400),
             registry=r,
         )
+        self.inbox_commit = Histogram(
+            "scrm_inbox_commit_seconds",
+            "Duration of one inbox commit (one round trip for the whole batch)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.callback_seconds = Histogram(
+            "scrm_callback_seconds",
+            "Callback POST handling, from the request to the answer (accepted ones)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.handler_runs = Counter(
             "scrm_handler_runs_total", "Handler executions", ["handler", "outcome"], registry=r
         )
@@ -44,8 +59,9 @@ class Metrics:
             registry=r,
         )
 
-    def record_batch(self, received: int, new: int) -> None:
+    def record_batch(self, received: int, new: int, seconds: float) -> None:
         self.inbox_batch.observe(received)
+        self.inbox_commit.observe(seconds)
         self.events_stored.inc(new)
         self.events_duplicate.inc(received - new)
 

@@ -55,7 +55,7 @@ class Inbox:
         *,
         max_batch: int = 400,
         clock: Callable[[], float] = time.time,
-        on_batch: Callable[[int, int], None] | None = None,
+        on_batch: Callable[[int, int, float], None] | None = None,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
@@ -67,6 +67,8 @@ class Inbox:
             asyncio.Queue()
         )
         self._writer: asyncio.Task[None] | None = None
+        self._ringing: asyncio.Task[None] | None = None
+        self._ring_again = False
         self._store: BatchStore = batch_store_for(db)
 
     async def start(self) -> None:
@@ -79,6 +81,8 @@ class Inbox:
             await self._queue.put(None)
             await self._writer
             self._writer = None
+        if self._ringing is not None:
+            await self._ringing
         await self._store.close()
 
     async def store(self, event: IncomingEvent) -> bool:
@@ -93,7 +97,7 @@ class Inbox:
         """Commit several events in one transaction (API bulk intake)."""
         results, has_runs = await self._write(list(events))
         if has_runs:
-            await self._ring()
+            self._ring_soon()
         return results
 
     async def _write_loop(self) -> None:
@@ -126,7 +130,7 @@ class Inbox:
             if not future.done():
                 future.set_result(is_new)
         if has_runs:  # after the callers are answered: the ring must not delay an ack
-            await self._ring()
+            self._ring_soon()
 
     async def _write(self, events: list[IncomingEvent]) -> tuple[list[bool], bool]:
         """Commit the batch; return per event whether it is new, and whether runs were added."""
@@ -134,9 +138,10 @@ class Inbox:
         for event in events:
             unique.setdefault(event.dedupe_key, event)
         rows = [self._row(event) for event in unique.values()]
+        started = time.perf_counter()
         inserted = await self._store.write(rows, self._clock())
         if self._on_batch is not None:
-            self._on_batch(len(events), len(inserted))
+            self._on_batch(len(events), len(inserted), time.perf_counter() - started)
         seen: set[str] = set()
         results = []
         for event in events:
@@ -159,8 +164,26 @@ class Inbox:
             handlers=handlers,
         )
 
-    async def _ring(self) -> None:
+    def _ring_soon(self) -> None:
+        """Ring in the background so a Redis round trip never holds up the next commit.
+
+        Rings asked for while one is in flight merge into one more ring after it: a ring
+        carries no data, and a worker woken once finds every committed run.
+        """
+        if self._ringing is not None:
+            self._ring_again = True
+            return
+        self._ringing = asyncio.create_task(self._ring_until_caught_up(), name="inbox-ring")
+
+    async def _ring_until_caught_up(self) -> None:
         try:
-            await self._kv.ring(DOORBELL)
-        except Exception:  # the doorbell is an optimisation; workers also poll
-            log.warning("could not ring the inbox doorbell", exc_info=True)
+            while True:
+                self._ring_again = False
+                try:
+                    await self._kv.ring(DOORBELL)
+                except Exception:  # the doorbell is an optimisation; workers also poll
+                    log.warning("could not ring the inbox doorbell", exc_info=True)
+                if not self._ring_again:
+                    return
+        finally:
+            self._ringing = None
