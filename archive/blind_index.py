@@ -33,7 +33,6 @@ means re-indexing every message: keep it for the archive's lifetime.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from typing import Final
@@ -103,4 +102,4 @@ def hash_filter_value(index_key: bytes, kind: str, value: str) -> bytes:
     if not _KIND_RE.fullmatch(kind):
         raise ValueError(f"filter kind {kind!r} must match {_KIND_RE.pattern}")
     message = _FILTER_LABEL + kind.encode("ascii") + b"\x00" + value.encode("utf-8")
-    return hmac.new(index_key, message, hashlib.sha256).digest()
+    return hmac.digest(index_key, message, "sha256")

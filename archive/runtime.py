@@ -27,11 +27,31 @@ log = logging.getLogger(__name__)
 # and every candidate is decrypted and confirmed, so a rare collision only costs time.
 TOKEN_BYTES = 8
 GRAM_CACHE = 500_000
+FILTER_KEY_CACHE = 100_000
 
 
 def as_int64(digest: bytes) -> int:
     """Read the first 8 bytes of a digest as a signed 64-bit integer (a BIGINT column)."""
     return int(struct.unpack(">q", digest[:8])[0])
+
+
+class _TokenCache(dict[str, int]):
+    """gram → token, computed on a miss: a hit is one C-level dict lookup.
+
+    Hashing dominated ingest CPU; grams are Zipf-distributed, so a bounded cache holds almost
+    every gram a message uses. When full it is simply emptied (O(1), rare).
+    """
+
+    def __init__(self, index: BlindIndex, size: int) -> None:
+        super().__init__()
+        self._index = index
+        self._size = size
+
+    def __missing__(self, gram: str) -> int:
+        if len(self) >= self._size:
+            self.clear()
+        token = self[gram] = as_int64(self._index.gram_token(gram))
+        return token
 
 
 class ArchiveRuntime:
@@ -64,7 +84,8 @@ class ArchiveRuntime:
         self.ring = ring
         self.deks = DataKeyCache(ring, max_entries=256)
         self.index = BlindIndex(ring.index_key, token_bytes=TOKEN_BYTES)
-        self._grams: dict[str, int] = {}  # gram → token: hashing dominated ingest CPU
+        self._tokens = _TokenCache(self.index, GRAM_CACHE)
+        self._filter_keys: dict[tuple[str, str], int] = {}  # (kind, id) → hashed id
 
     def reload_ring(self) -> bool:
         """Re-read the key file (after `rotate-kek` added a KEK); False if not file-backed."""
@@ -86,23 +107,21 @@ class ArchiveRuntime:
 
     def filter_key(self, kind: str, value: str) -> int:
         """The stored form of a customer, staff or room id: a keyed hash, never the id."""
-        return as_int64(hash_filter_value(self.ring.index_key, kind, value))
-
-    def _gram(self, gram: str) -> int:
-        token = self._grams.get(gram)
-        if token is None:
-            if len(self._grams) >= GRAM_CACHE:
-                self._grams.clear()  # crude but O(1); grams are Zipf-distributed anyway
-            token = self._grams[gram] = as_int64(self.index.gram_token(gram))
-        return token
+        key = self._filter_keys.get((kind, value))
+        if key is None:
+            if len(self._filter_keys) >= FILTER_KEY_CACHE:
+                self._filter_keys.clear()
+            key = as_int64(hash_filter_value(self.ring.index_key, kind, value))
+            self._filter_keys[(kind, value)] = key
+        return key
 
     def text_tokens(self, text: str) -> set[int]:
         """Blind-index tokens of a message text, as stored."""
-        return {self._gram(gram) for gram in index_grams(text)}
+        return set(map(self._tokens.__getitem__, index_grams(text)))
 
     def query_tokens(self, keyword: str) -> set[int]:
         """Tokens every message containing `keyword` has (ValueError if it normalises empty)."""
-        return {self._gram(gram) for gram in query_grams(keyword)}
+        return set(map(self._tokens.__getitem__, query_grams(keyword)))
 
     async def close(self) -> None:
         """Stop the finance SDK worker and forget unwrapped data keys."""

@@ -54,7 +54,7 @@ def decode_cursor(cursor: str) -> int:
 
 
 async def _candidates(runtime: ArchiveRuntime, tokens: list[int], after: int) -> list[int]:
-    """Intersect the posting lists in id order, on the (token, record_id) index alone."""
+    """SQLite: intersect the posting lists in id order, on the (token, record_id) index alone."""
     db = runtime.db
     joins = "".join(
         f" JOIN archive_postings p{i} ON p{i}.record_id = p0.record_id AND p{i}.token = {{}}"
@@ -70,15 +70,23 @@ async def _candidates(runtime: ArchiveRuntime, tokens: list[int], after: int) ->
 
 
 def _sql(
-    runtime: ArchiveRuntime, filters: SearchFilters, after: int, ids: list[int] | None = None
+    runtime: ArchiveRuntime,
+    filters: SearchFilters,
+    after: int,
+    ids: list[int] | None = None,
+    tokens: list[int] | None = None,
 ) -> tuple[str, list[Any]]:
-    """Narrow by candidate ids (keyword), hashed participants, hour and msgtype."""
+    """Narrow by keyword (candidate ids, or tokens on PostgreSQL's GIN index), hashed
+    participants, hour and msgtype."""
     db = runtime.db
     values: list[Any] = [after]
     where = ["r.id > {}"]
     if ids is not None:
         where.append(f"r.id IN ({','.join('{}' for _ in ids)})")
         values.extend(ids)
+    if tokens is not None:
+        where.append("r.tokens @> {}::bigint[]")
+        values.append(tokens)
 
     def member(table: str, column: str, keys: list[int]) -> None:
         where.append(
@@ -158,8 +166,9 @@ async def search_records(
     found: Found = []
     scanned = 0
     tokens = sorted(runtime.query_tokens(filters.keyword)) if filters.keyword else None
+    on_gin = runtime.db.is_postgres
     while True:
-        if tokens is not None:
+        if tokens is not None and not on_gin:
             ids = await _candidates(runtime, tokens, after)
             rows = list(await runtime.db.fetch(*_sql(runtime, filters, after, ids))) if ids else []
             exhausted, scan_end, scanned = (
@@ -168,7 +177,8 @@ async def search_records(
                 scanned + len(ids),
             )
         else:
-            rows = list(await runtime.db.fetch(*_sql(runtime, filters, after)))
+            query = _sql(runtime, filters, after, tokens=tokens if on_gin else None)
+            rows = list(await runtime.db.fetch(*query))
             exhausted, scan_end = len(rows) < BATCH, rows[-1]["id"] if rows else after
             scanned += len(rows)
         for row in rows:

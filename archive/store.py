@@ -1,6 +1,10 @@
 """Store messages: encrypt the whole JSON, chain it in its conversation, index it blindly.
 
-A batch is one transaction. Chain heads are locked (``FOR UPDATE`` in id order on
+The blind-index tokens of a message live where each engine searches them fastest: on
+PostgreSQL in the record's own ``tokens bigint[]`` column under a GIN index (one row per
+message; a B-tree posting table of one row per token made ingest 5× slower), on SQLite in
+the ``archive_postings`` table (token, record_id). A batch is one transaction.
+Chain heads are locked (``FOR UPDATE`` in id order on
 PostgreSQL; SQLite has one writer) before positions are assigned, and msgids are checked
 again under the lock, so concurrent workers and WeCom's duplicates store a message once.
 """
@@ -82,6 +86,7 @@ async def store_messages(runtime: ArchiveRuntime, payloads: Iterable[Mapping[str
         unseen = set(await _unseen(runtime, conn, [m.msgid for m, _, _, _ in placed]))
         rows: list[list[Any]] = []
         extras: list[tuple[str, set[int], set[int]]] = []
+        inline_tokens = runtime.db.is_postgres
         now = runtime.clock()
         for message, raw, part, conv in placed:
             if message.msgid not in unseen:  # checked again under the head locks
@@ -95,11 +100,14 @@ async def store_messages(runtime: ArchiveRuntime, payloads: Iterable[Mapping[str
             link = ChainRecord.link(0, message.msgid, blob, heads[(part.id, conv)])
             heads[(part.id, conv)] = (position, link.record_hash)
             changed.add((part.id, conv))
+            tokens = runtime.text_tokens(message.text) if message.text else set()
             rows.append([
                 message.msgid, part.id, conv, position, link.prev_hash, link.record_hash, blob,
                 message.msgtime // 3_600_000, message.msgtype[:32], now,
             ])  # fmt: skip
-            tokens = runtime.text_tokens(message.text) if message.text else set()
+            if inline_tokens:
+                rows[-1].append(sorted(tokens))
+                tokens = set()
             extras.append((message.msgid, participant_keys(runtime, message), tokens))
         if not rows:
             return 0
@@ -163,10 +171,13 @@ _RECORD_TYPES = (
 async def _insert_records(
     runtime: ArchiveRuntime, conn: Any, rows: list[list[Any]]
 ) -> dict[str, int]:
+    columns: tuple[str, ...] = _RECORD_COLUMNS
+    types: tuple[str, ...] = _RECORD_TYPES
+    if runtime.db.is_postgres:
+        columns, types = (*columns, "tokens"), (*types, "bigint[]")
     result = await insert_rows(
-        runtime.db, conn, "archive_records", _RECORD_COLUMNS, _RECORD_TYPES, rows,
-        returning="id, msgid",
-    )  # fmt: skip
+        runtime.db, conn, "archive_records", columns, types, rows, returning="id, msgid"
+    )
     return {row["msgid"]: row["id"] for row in result}
 
 
