@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif command == "migrate":
         asyncio.run(migrate_only(settings))
     elif command in archive_cli.COMMANDS:
-        return asyncio.run(archive_cli.run_command(args, settings))
+        return asyncio.run(archive_cli.run_command(args, settings, ROUTERS))
     elif command == "rules":
         return asyncio.run(autotag_cli.run_command(args, settings))
     elif command == "simulate":

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from adapters.kv import open_kv
 from archive.audit import AuditEvent, append_audit
 from archive.checkpoints import sign_checkpoints
 from archive.errors import ArchiveCryptoError
@@ -19,6 +21,8 @@ from archive.runtime import ArchiveRuntime, open_archive
 from archive.verify import verify_archive
 from config import Settings
 from scrm.db import close_database, open_database
+from scrm.events.inbox import Inbox
+from scrm.events.router import Dispatcher, Router
 
 COMMANDS = ("reviewers", "archive")
 
@@ -46,21 +50,31 @@ def add_commands(subparsers: Any) -> None:
     asub.add_parser("retention", help="crypto-shred partitions past retention now")
 
 
-async def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Run one archive command against the configured database; return the exit code."""
+async def run_command(
+    args: argparse.Namespace, settings: Settings, routers: Sequence[Router] = ()
+) -> int:
+    """Run one archive command against the configured database; return the exit code.
+
+    `routers` (run.py's) decide which handlers an imported message's `chat.message` event
+    fans out to, exactly as in the service.
+    """
     db = await open_database(settings.database_url)
+    kv = open_kv(settings.redis_url, prefix="scrm")  # rings the service's workers
+    inbox = Inbox(db, Dispatcher(routers), kv)
     try:
         try:
             runtime = await open_archive(settings, db)
         except ArchiveCryptoError as exc:
             print(f"archive: {exc}", file=sys.stderr)
             return 2
-        return await _dispatch(args, runtime)
+        return await _dispatch(args, runtime, inbox)
     finally:
+        await inbox.close()
+        await kv.close()
         await close_database()
 
 
-async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime) -> int:
+async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime, inbox: Inbox) -> int:
     action = f"{args.command} {args.archive_command}"
     if action == "reviewers add":
         try:
@@ -74,7 +88,7 @@ async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime) -> int:
         print(token)
         return 0
     if action == "archive import":
-        report = await import_jsonl(runtime, args.file)
+        report = await import_jsonl(runtime, args.file, inbox.store_many)
         await append_audit(
             runtime,
             AuditEvent(
@@ -86,7 +100,7 @@ async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime) -> int:
             print(f"{args.file}:{number}: {reason}", file=sys.stderr)
         print(
             f"read {report.read}, stored {report.stored}, duplicates {report.duplicates}, "
-            f"rejected {len(report.errors)}"
+            f"rejected {len(report.errors)}, chat.message events queued {report.queued}"
         )
         return 1 if report.errors else 0
     if action == "archive verify":

@@ -28,7 +28,11 @@ def tortoise_url(url: str) -> str:
         path = url.removeprefix("sqlite://").split("?", 1)[0]
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite://{path}?journal_mode=WAL&synchronous=FULL&busy_timeout=5000"
+        # secure_delete: a deleted or rewritten record (the inbox copy of a chat message,
+        # once stripped) is zeroed on its page, not left readable in free space.
+        return (
+            f"sqlite://{path}?journal_mode=WAL&synchronous=FULL&busy_timeout=5000&secure_delete=ON"
+        )
     if url.startswith(("postgres://", "postgresql://")):
         return "asyncpg://" + url.split("://", 1)[1]
     return url

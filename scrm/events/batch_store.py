@@ -92,6 +92,7 @@ class SqliteBatchStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a crash
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA secure_delete=ON")  # as scrm.db: stripped content is zeroed
             self._conn = conn
         return self._conn
 

@@ -22,6 +22,6 @@ async def dump_database(database: Database, database_url: str) -> bytes:
                 value = row["v"]
                 dumped += value if isinstance(value, bytes) else str(value).encode()
         return dumped
-    await database.fetch("PRAGMA wal_checkpoint(FULL)")
+    await database.fetch("PRAGMA wal_checkpoint(TRUNCATE)")  # what rests, not what is in flight
     path = Path(database_url.removeprefix("sqlite://"))
     return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))

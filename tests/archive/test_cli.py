@@ -66,6 +66,31 @@ async def test_import_reports_bad_lines_and_keeps_good_ones(
     assert "stored 0, duplicates 3" in capsys.readouterr().out
 
 
+async def test_import_enqueues_chat_message_events_like_every_source(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [json.dumps(text_message(f"m{i}", f"第{i}条", msgtime=NOV_2025 + i)) for i in range(3)]
+    path = write_lines(tmp_path / "in.jsonl", lines)
+    assert await run(settings, "archive", "import", str(path)) == 0
+    assert "stored 3, duplicates 0, rejected 0, chat.message events queued 3" in (
+        capsys.readouterr().out
+    )
+    db = await opened(settings)
+    try:
+        events = await db.fetch("SELECT dedupe_key, name, source FROM events ORDER BY dedupe_key")
+        runs = await db.fetch("SELECT DISTINCT handler FROM handler_runs ORDER BY handler")
+    finally:
+        await close_database()
+    assert [(e["dedupe_key"], e["name"], e["source"]) for e in events] == [
+        (f"chat:m{i}", "chat.message", "archive_import") for i in range(3)
+    ]
+    assert [r["handler"] for r in runs] == ["archive.store", "autotag.tag_from_keywords"]
+    assert await run(settings, "archive", "import", str(path)) == 0  # idempotent
+    assert "stored 0, duplicates 3, rejected 0, chat.message events queued 0" in (
+        capsys.readouterr().out
+    )
+
+
 async def import_and_tamper(settings: Settings, tmp_path: Path, sql_statement: str) -> None:
     lines = [
         json.dumps(text_message(f"m{i}", f"line {i}", msgtime=NOV_2025 + i)) for i in range(1, 6)
