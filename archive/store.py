@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -54,61 +55,90 @@ def participant_keys(runtime: ArchiveRuntime, message: ChatMessage) -> set[int]:
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One message with everything that does not depend on its chain position."""
+
+    message: ChatMessage
+    plaintext: bytes  # the WeCom JSON, as encrypted
+    conversation: str
+    participants: frozenset[int]
+    tokens: list[int]  # sorted blind-index tokens of the text
+
+
+def prepare(runtime: ArchiveRuntime, payload: Mapping[str, Any]) -> Prepared:
+    """Parse, serialise, hash ids and tokenise one message: pure CPU, no I/O."""
+    raw = wecom_json(payload)
+    message = parse_chat_message(raw)
+    return Prepared(
+        message,
+        json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode(),
+        conversation_of(runtime, message),
+        frozenset(participant_keys(runtime, message)),
+        sorted(runtime.text_tokens(message.text)) if message.text else [],
+    )
+
+
 async def store_messages(runtime: ArchiveRuntime, payloads: Iterable[Mapping[str, Any]]) -> int:
-    """Store WeCom message JSONs (already valid); return how many were new."""
-    batch: dict[str, tuple[ChatMessage, dict[str, Any]]] = {}
-    for payload in payloads:
-        raw = wecom_json(payload)
-        message = parse_chat_message(raw)
-        batch.setdefault(message.msgid, (message, raw))
+    """Store WeCom message JSONs (already valid); return how many were new.
+
+    Everything that does not need the chain heads is prepared before the transaction opens,
+    so the head locks are held for the writes only.
+    """
+    return await store_prepared(runtime, [prepare(runtime, payload) for payload in payloads])
+
+
+async def store_prepared(runtime: ArchiveRuntime, prepared: Iterable[Prepared]) -> int:
+    """Store prepared messages in one transaction; return how many were new."""
+    batch: dict[str, Prepared] = {}
+    for item in prepared:
+        batch.setdefault(item.message.msgid, item)
     if not batch:
         return 0
     async with in_transaction() as conn:
         fresh = await _unseen(runtime, conn, list(batch))
         if not fresh:
             return 0
-        items = [batch[msgid] for msgid in fresh]
-        parts: dict[int, Partition] = {}
-        placed: list[tuple[ChatMessage, dict[str, Any], Partition, str]] = []
+        placed: list[tuple[Prepared, Partition]] = []
         by_month: dict[int, Partition] = {}
-        for message, raw in items:
-            month = month_key(message.msgtime)
+        for item in (batch[msgid] for msgid in fresh):
+            msgtime = item.message.msgtime
+            month = month_key(msgtime)
             if month not in by_month:
-                by_month[month] = await message_partition(runtime, conn, message.msgtime)
+                by_month[month] = await message_partition(runtime, conn, msgtime)
             part = by_month[month]
             if part.dek is None:
                 log.warning("message for a shredded partition %s not stored", part.name)
                 continue
-            parts[part.id] = part
-            placed.append((message, raw, part, conversation_of(runtime, message)))
-        heads = await _lock_heads(runtime, conn, {(p.id, conv) for _, _, p, conv in placed})
+            placed.append((item, part))
+        heads = await _lock_heads(runtime, conn, {(p.id, i.conversation) for i, p in placed})
         changed: set[tuple[int, str]] = set()
-        unseen = set(await _unseen(runtime, conn, [m.msgid for m, _, _, _ in placed]))
+        unseen = set(await _unseen(runtime, conn, [i.message.msgid for i, _ in placed]))
         rows: list[list[Any]] = []
-        extras: list[tuple[str, set[int], set[int]]] = []
+        extras: list[tuple[str, frozenset[int], list[int]]] = []
         inline_tokens = runtime.db.is_postgres
         now = runtime.clock()
-        for message, raw, part, conv in placed:
+        for item, part in placed:
+            message = item.message
             if message.msgid not in unseen:  # checked again under the head locks
                 continue
-            position = heads[(part.id, conv)][0] + 1
-            plaintext = json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
+            key = (part.id, item.conversation)
+            position = heads[key][0] + 1
             assert part.dek is not None
             blob = encrypt_message(
-                part.dek, plaintext, msgid=message.msgid, partition=part.name, position=position
-            )
-            link = ChainRecord.link(0, message.msgid, blob, heads[(part.id, conv)])
-            heads[(part.id, conv)] = (position, link.record_hash)
-            changed.add((part.id, conv))
-            tokens = runtime.text_tokens(message.text) if message.text else set()
+                part.dek, item.plaintext, msgid=message.msgid, partition=part.name,
+                position=position,
+            )  # fmt: skip
+            link = ChainRecord.link(0, message.msgid, blob, heads[key])
+            heads[key] = (position, link.record_hash)
+            changed.add(key)
             rows.append([
-                message.msgid, part.id, conv, position, link.prev_hash, link.record_hash, blob,
-                message.msgtime // 3_600_000, message.msgtype[:32], now,
+                message.msgid, part.id, item.conversation, position, link.prev_hash,
+                link.record_hash, blob, message.msgtime // 3_600_000, message.msgtype[:32], now,
             ])  # fmt: skip
             if inline_tokens:
-                rows[-1].append(sorted(tokens))
-                tokens = set()
-            extras.append((message.msgid, participant_keys(runtime, message), tokens))
+                rows[-1].append(item.tokens)
+            extras.append((message.msgid, item.participants, [] if inline_tokens else item.tokens))
         if not rows:
             return 0
         ids = await _insert_records(runtime, conn, rows)
