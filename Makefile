@@ -32,12 +32,14 @@ lint: $(STAMP)
 	$(PY) -m mypy $(TYPED)
 
 bench: $(STAMP)
-	$(PY) bench/intake.py
-	$(PY) bench/tagging.py
+	-$(PY) bench/intake.py
+	-$(PY) bench/tagging.py
+	-$(PY) bench/archive.py
 
 bench-quick: $(STAMP)
-	$(PY) bench/intake.py --quick
-	$(PY) bench/tagging.py --quick
+	-$(PY) bench/intake.py --quick
+	-$(PY) bench/tagging.py --quick
+	-$(PY) bench/archive.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -152,3 +152,12 @@ def attach_puller(runtime: ArchiveRuntime, settings: Settings, enqueue: Enqueue)
     )
     runtime.puller = Puller(client, rsa_keys, enqueue)
     return runtime.puller
+
+
+async def catch_up(runtime: ArchiveRuntime, now: float) -> int:
+    """The periodic pull (every 60 s): new records even when no msgaudit_notify arrived (a
+    lost or late notification), then the parked items that are due. 0 without a puller."""
+    if runtime.puller is None:
+        return 0
+    fresh = await pull_new(runtime, runtime.puller)
+    return fresh + await retry_parked(runtime, runtime.puller, now)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 
 from archive.checkpoints import sign_checkpoints
+from archive.pull import catch_up
 from archive.retention import apply_retention
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
+MINUTE = 60.0
 
 
 async def archive_checkpoints(services: Services) -> None:
@@ -28,7 +30,16 @@ async def archive_retention(services: Services) -> None:
             log.warning("crypto-shredded archive partitions past retention: %s", shredded)
 
 
+async def archive_pull(services: Services) -> None:
+    """Catch up on the WeCom session archive; msgaudit_notify only makes it sooner."""
+    if services.archive is not None:
+        fresh = await catch_up(services.archive, services.clock())
+        if fresh:
+            log.info("session-archive catch-up pulled %d new messages", fresh)
+
+
 JOBS = [
+    PeriodicJob("archive-pull", archive_pull, every_seconds=MINUTE, lease_seconds=5 * MINUTE),
     PeriodicJob("archive-checkpoints", archive_checkpoints, every_seconds=HOUR),
     PeriodicJob("archive-retention", archive_retention, every_seconds=6 * HOUR),
 ]

@@ -11,7 +11,7 @@ from adapters.kv.memory import MemoryKV
 from archive.finance_keys import RsaKeyRing
 from archive.finance_worker import FinanceWorkerClient
 from archive.handlers import router
-from archive.pull import Puller, pull_new, read_cursor, retry_parked
+from archive.pull import Puller, catch_up, pull_new, read_cursor, retry_parked
 from archive.runtime import ArchiveRuntime
 from scrm.db import Database
 from scrm.events.inbox import Inbox
@@ -89,3 +89,18 @@ async def test_cursor_stays_when_the_pull_fails(
         await pull_new(runtime, puller)
     assert await read_cursor(runtime) == 1
     await puller.client.close()  # type: ignore[attr-defined]
+
+
+async def test_catch_up_pulls_without_a_notification_and_retries_parked(
+    runtime: ArchiveRuntime, puller: Puller, fake: FakeArchive, database: Database, tmp_path: Path
+) -> None:
+    assert await catch_up(runtime, runtime.clock()) == 0  # no puller configured: nothing
+    runtime.puller = puller
+    first = fake.add(1)
+    parked = fake.add(2, version=3)
+    assert await catch_up(runtime, runtime.clock()) == 1
+    assert await chat_events(database) == [f"chat:{first}"]
+    puller.rsa_keys = RsaKeyRing.from_spec(str(write_keys(tmp_path / "k2", (1, 3))))
+    later = fake.add(3)
+    assert await catch_up(runtime, runtime.clock() + 3600) == 2  # the new one and the parked
+    assert await chat_events(database) == sorted(f"chat:{m}" for m in (first, parked, later))

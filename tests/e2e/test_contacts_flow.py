@@ -45,6 +45,8 @@ async def test_three_identical_deliveries_make_one_event(stack: Stack) -> None:
     await stack.drain()
     assert len(stack.sandbox_calls("externalcontact/get")) == 1
     assert stack.metric("scrm_callbacks_total", {"outcome": "duplicate"}) == 2
+    assert stack.metric("scrm_callback_seconds_count") == 3  # every acknowledged delivery
+    assert 1 <= stack.metric("scrm_inbox_commit_seconds_count") <= 3
     _, stats = await stack.api("GET", "/api/v1/events/stats")
     assert stats == {"received": 1, "pending": 0, "done": 1, "dead": 0}
 

@@ -206,3 +206,31 @@ async def test_content_kept_until_processed_then_stripped(spine, calls) -> None:
     assert calls == [("reader", "secret words")]
     payload = (await Event.get(dedupe_key="m2")).payload
     assert "secret words" not in payload and "_content_stripped" in payload
+
+
+class SlowBell(MemoryKV):
+    """A KV whose ring takes a while, like a Redis round trip; counts the rings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rings = 0
+        self.release = asyncio.Event()
+
+    async def ring(self, channel: str) -> None:
+        self.rings += 1
+        await self.release.wait()
+        await super().ring(channel)
+
+
+async def test_rings_never_hold_up_commits_and_coalesce(database: Database, router: Router) -> None:
+    kv = SlowBell()
+    inbox = Inbox(database, Dispatcher([router]), kv)
+    await inbox.start()
+    try:
+        for key in ("r1", "r2", "r3", "r4"):  # each commits while the first ring still hangs
+            assert await asyncio.wait_for(inbox.store(event(key)), timeout=5) is True
+        assert kv.rings == 1
+        kv.release.set()
+    finally:
+        await inbox.close()  # waits for the ring in flight, and the one it owes
+    assert kv.rings == 2
