@@ -45,7 +45,9 @@ class ArchiveRecord(Model):
 
     class Meta:
         table = "archive_records"
-        indexes = (("partition_id", "conversation", "position"),)
+        # No (partition_id, conversation, position) index: nothing queries by it (verify reads
+        # a partition in id order), and each random insert into it cost ingest time.
+        indexes = ()
 
 
 class ArchiveParticipant(Model):

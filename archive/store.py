@@ -63,7 +63,7 @@ class Prepared:
     plaintext: bytes  # the WeCom JSON, as encrypted
     conversation: str
     participants: frozenset[int]
-    tokens: list[int]  # sorted blind-index tokens of the text
+    tokens: list[int]  # blind-index tokens of the text (GIN and the posting table sort them)
 
 
 def prepare(runtime: ArchiveRuntime, payload: Mapping[str, Any]) -> Prepared:
@@ -75,7 +75,7 @@ def prepare(runtime: ArchiveRuntime, payload: Mapping[str, Any]) -> Prepared:
         json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode(),
         conversation_of(runtime, message),
         frozenset(participant_keys(runtime, message)),
-        sorted(runtime.text_tokens(message.text)) if message.text else [],
+        list(runtime.text_tokens(message.text)) if message.text else [],
     )
 
 
