@@ -17,7 +17,7 @@ from typing import Any
 
 from archive.pull import Enqueue
 from archive.runtime import ArchiveRuntime
-from archive.store import store_messages
+from archive.store import StorePipeline
 from scrm.chat import ChatMessageError, parse_chat_message
 
 BATCH = 500
@@ -59,22 +59,34 @@ async def import_jsonl(
     runtime: ArchiveRuntime, path: Path, enqueue: Enqueue | None = None
 ) -> ImportReport:
     """Store every valid line (idempotent on msgid) and enqueue it as a `chat.message` event;
-    report the others by line number."""
+    report the others by line number. Batch N+1 is prepared while batch N commits."""
     report = ImportReport()
+    pipeline = StorePipeline(runtime)
+    previous: list[dict[str, Any]] = []
 
-    async def flush(batch: list[dict[str, Any]]) -> None:
-        report.stored += await store_messages(runtime, batch)
-        if enqueue is not None:
+    async def committed(batch: list[dict[str, Any]], stored: int) -> None:
+        report.stored += stored
+        if enqueue is not None and batch:
             events = [parse_chat_message(message).to_event(SOURCE) for message in batch]
             report.queued += sum(await enqueue(events))
 
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        batch: list[dict[str, Any]] = []
-        for message in _parse(iter(handle), report):
-            batch.append(message)
-            if len(batch) >= BATCH:
-                await flush(batch)
-                batch = []
-        if batch:
-            await flush(batch)
+    async def submit(batch: list[dict[str, Any]]) -> None:
+        nonlocal previous
+        stored = await pipeline.submit(batch)  # the previous batch is committed now
+        await committed(previous, stored)
+        previous = batch
+
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            batch: list[dict[str, Any]] = []
+            for message in _parse(iter(handle), report):
+                batch.append(message)
+                if len(batch) >= BATCH:
+                    await submit(batch)
+                    batch = []
+            if batch:
+                await submit(batch)
+        await committed(previous, await pipeline.finish())
+    finally:
+        await pipeline.close()
     return report

@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python bench/archive.py [--quick | --messages N] [--database-url URL]``
 
 The same generated messages (fixed seed; 1:1 chats, Zipf-distributed words) are stored
-(a) by scrm's `archive.store.store_messages` and (b) as plaintext rows with a ``pg_trgm``
-GIN index on the text, both in batches of 500 on one connection, each in its own scratch
+(a) by scrm's `archive.store.StorePipeline` (what `run.py archive import` uses: one commit at
+a time, the next batch prepared meanwhile) and (b) as plaintext rows with a ``pg_trgm`` GIN
+index on the text, both in batches of 500, each in its own scratch
 database (created and dropped here). Then the same keyword queries (3–4 character words,
 so the trigram index applies) and customer timelines (first 50 messages of a customer)
 are timed on both, after VACUUM ANALYZE (the steady state autovacuum reaches).
@@ -33,7 +34,7 @@ import asyncpg  # noqa: E402
 
 from archive.runtime import ArchiveRuntime  # noqa: E402
 from archive.search import SearchFilters, search  # noqa: E402
-from archive.store import store_messages  # noqa: E402
+from archive.store import StorePipeline  # noqa: E402
 from scrm.db import close_database, open_database  # noqa: E402
 from tagging import normalize  # noqa: E402
 from tests.archive.keys import make_ring  # noqa: E402
@@ -121,8 +122,10 @@ async def bench_scrm(
     try:
         runtime = ArchiveRuntime(db, make_ring(), corp_id="wwbench")
         began = time.perf_counter()
+        pipeline = StorePipeline(runtime)  # as `run.py archive import` stores a file
         for start in range(0, len(messages), BATCH):
-            await store_messages(runtime, messages[start : start + BATCH])
+            await pipeline.submit(messages[start : start + BATCH])
+        await pipeline.finish()
         rate = len(messages) / (time.perf_counter() - began)
         await db.connection().execute_script("VACUUM ANALYZE")
 

@@ -8,7 +8,7 @@ from archive.chain import ChainRecord
 from archive.chain_verify import verify_chain
 from archive.records import read_message
 from archive.runtime import ArchiveRuntime
-from archive.store import store_messages
+from archive.store import StorePipeline, store_messages
 from archive.verify import verify_archive
 from scrm.db import Database
 from tests.archive.dump import dump_database
@@ -72,4 +72,24 @@ async def test_concurrent_stores_keep_one_chain(runtime: ArchiveRuntime) -> None
     batches = [[m] for m in messages] + [[messages[0], messages[5]], [messages[3]]]
     counts = await asyncio.gather(*(store_messages(runtime, batch) for batch in batches))
     assert sum(counts) == 12
+    assert await verify_archive(runtime) == []
+
+
+async def test_pipeline_commits_in_order_and_counts_each_batch(
+    runtime: ArchiveRuntime, database: Database
+) -> None:
+    batches = [
+        [text_message(f"p{b}-{i}", f"batch {b} line {i}", msgtime=NOV_2025 + b * 10 + i)
+         for i in range(3)]
+        for b in range(3)
+    ]  # fmt: skip
+    pipeline = StorePipeline(runtime)
+    counts = [await pipeline.submit(batch) for batch in batches]
+    counts.append(await pipeline.finish())
+    assert counts == [0, 3, 3, 3]  # each submit reports the batch before it
+    assert await pipeline.submit(batches[0]) == 0 and await pipeline.finish() == 0  # duplicates
+    await pipeline.close()
+    rows = await database.fetch("SELECT msgid, position FROM archive_records ORDER BY id")
+    assert [r["msgid"] for r in rows] == [m["msgid"] for batch in batches for m in batch]
+    assert [r["position"] for r in rows] == list(range(1, 10))  # one chain, arrival order
     assert await verify_archive(runtime) == []
