@@ -8,12 +8,14 @@ unknown or missing token gets 401 without an entry (there is nobody to name).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from aiohttp import web
 
 from archive.audit import AuditEvent, append_audit, read_audit
+from archive.departments import DepartmentsUnavailable, staff_of_departments
 from archive.export import MAX_EXPORT, export
 from archive.query import (
     filters_for_audit,
@@ -22,7 +24,7 @@ from archive.query import (
     out_of_scope,
     parse_filters,
 )
-from archive.reviewers import Principal, authenticate
+from archive.reviewers import Principal, Scope, authenticate
 from archive.runtime import ArchiveRuntime
 from archive.search import decode_cursor, search
 from scrm.api.errors import ApiError
@@ -75,6 +77,8 @@ async def _reviewer_query(request: web.Request, action: str, max_limit: int) -> 
     body = await _body(request)
     if who.role != "reviewer":
         raise await _deny(runtime, who, action, body, f"role {who.role} cannot read the archive")
+    if who.scope.kind == "departments":
+        who = await _with_department_staff(request, runtime, who, action, body)
     justification = justification_of(body)
     filters = parse_filters(body, who)
     limit = limit_of(body, default=min(50, max_limit), maximum=max_limit)
@@ -88,6 +92,22 @@ async def _reviewer_query(request: web.Request, action: str, max_limit: int) -> 
     if reason:
         raise await _deny(runtime, who, action, body, reason)
     return runtime, who, body, justification, filters, limit, cursor
+
+
+async def _with_department_staff(
+    request: web.Request, runtime: ArchiveRuntime, who: Principal, action: str, body: Any
+) -> Principal:
+    """Turn a departments scope into the staff in them now; refuse (audited) if unknown."""
+    try:
+        staff = await staff_of_departments(request.app[SERVICES], who.scope.values)
+    except DepartmentsUnavailable:
+        await _deny(runtime, who, action, body, "the reviewer's departments could not be read")
+        raise ApiError(
+            503, "unavailable", "the reviewer's departments could not be read; retry later"
+        ) from None
+    if not staff:
+        raise await _deny(runtime, who, action, body, "the reviewer's departments have no staff")
+    return dataclasses.replace(who, scope=Scope("staff", staff))
 
 
 async def post_search(request: web.Request) -> web.Response:

@@ -80,8 +80,8 @@ def out_of_scope(filters: SearchFilters, principal: Principal) -> str | None:
     scope = principal.scope
     if scope.kind == "all":
         return None
-    if scope.kind == "departments":
-        return "department scopes cannot be resolved yet (no directory sync)"
+    if scope.kind == "departments":  # the API resolves departments to staff before this
+        return "the reviewer's departments were not resolved"
     if filters.staff is not None and filters.staff not in scope.values:
         return "the staff filter is outside the reviewer's scope"
     return None

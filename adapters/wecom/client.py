@@ -239,6 +239,17 @@ class WeComClient(TokenClient):
         body = {"chatid": chatid, "msgtype": msgtype, msgtype: dict(content), "safe": safe}
         await self._request("POST", "/cgi-bin/appchat/send", json=body)
 
+    # -- directory ---------------------------------------------------------------------------
+
+    async def department_members(self, department_id: int) -> list[str]:
+        """The userids of a department and its sub-departments (``user/simplelist``)."""
+        data = await self._request(
+            "GET",
+            "/cgi-bin/user/simplelist",
+            params={"department_id": str(department_id), "fetch_child": "1"},
+        )
+        return [str(member["userid"]) for member in data.get("userlist", [])]
+
     # -- OAuth and JS-SDK --------------------------------------------------------------------
 
     async def get_user_info(self, code: str) -> OAuthUserInfo:

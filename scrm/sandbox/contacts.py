@@ -117,7 +117,28 @@ async def send_welcome_msg(request: web.Request) -> web.Response:
     return reply()
 
 
+async def user_simplelist(request: web.Request) -> web.Response:
+    """``user/simplelist``: the members of a department (1 = root holds everyone with
+    ``fetch_child=1``); the sandbox has no department tree below the root."""
+    state = authorize(request)
+    try:
+        department = int(request.query.get("department_id", ""))
+    except ValueError:
+        raise ApiError(60123, "invalid department id") from None
+    known = {d for member in state.staff.values() for d in member.departments} | {1}
+    if department not in known:
+        raise ApiError(60123, "invalid department id")
+    everyone = department == 1 and request.query.get("fetch_child") == "1"
+    members = [m for m in state.staff.values() if everyone or department in m.departments]
+    return reply(
+        userlist=[
+            {"userid": m.userid, "name": m.name, "department": m.departments} for m in members
+        ]
+    )
+
+
 def register(app: web.Application) -> None:
+    app.router.add_get("/cgi-bin/user/simplelist", user_simplelist)
     app.router.add_get(f"{EXTERNAL}/get", get_external_contact)
     app.router.add_post(f"{EXTERNAL}/add_contact_way", add_contact_way)
     app.router.add_post(f"{EXTERNAL}/send_welcome_msg", send_welcome_msg)

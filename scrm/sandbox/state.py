@@ -32,6 +32,7 @@ def new_id(prefix: str, length: int = 30) -> str:
 class Staff:
     userid: str
     name: str
+    departments: list[int] = field(default_factory=lambda: [1])  # 1 = the corp's root
 
 
 @dataclass
@@ -126,8 +127,10 @@ class SandboxState:
 
     # -- people ------------------------------------------------------------------------------
 
-    def add_staff(self, userid: str, name: str | None = None) -> Staff:
-        self.staff[userid] = Staff(userid, name or userid)
+    def add_staff(
+        self, userid: str, name: str | None = None, departments: Sequence[int] = (1,)
+    ) -> Staff:
+        self.staff[userid] = Staff(userid, name or userid, list(departments))
         return self.staff[userid]
 
     def add_customer(

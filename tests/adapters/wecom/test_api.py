@@ -130,3 +130,15 @@ async def test_get_user_info(client: WeComClient, state: SandboxState) -> None:
     with pytest.raises(WeComAPIError) as caught:
         await client.get_user_info(code)
     assert caught.value.errcode == 40029
+
+
+async def test_department_members(client: WeComClient, state: SandboxState) -> None:
+    state.add_staff("zhangsan", departments=(2,))
+    state.add_staff("lisi", departments=(2, 3))
+    state.add_staff("wangwu", departments=(3,))
+    assert sorted(await client.department_members(2)) == ["lisi", "zhangsan"]
+    assert sorted(await client.department_members(1)) == ["lisi", "wangwu", "zhangsan"]
+    with pytest.raises(WeComAPIError) as caught:
+        await client.department_members(99)
+    assert caught.value.errcode == 60123
+    assert state.calls.find("user/simplelist")[0].query["fetch_child"] == "1"
