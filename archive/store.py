@@ -131,7 +131,7 @@ class StorePipeline:
         """Abandon the batch in flight after an error (its transaction rolls back)."""
         if self._committing is not None:
             self._committing.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._committing
             self._committing = None
 
