@@ -9,7 +9,6 @@ unknown or missing token gets 401 without an entry (there is nobody to name).
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +26,7 @@ from archive.query import (
 from archive.reviewers import Principal, Scope, authenticate
 from archive.runtime import ArchiveRuntime
 from archive.search import decode_cursor, search
-from scrm.api.errors import ApiError
+from scrm.api.errors import ApiError, json_body
 from scrm.appkeys import SERVICES
 
 
@@ -46,10 +45,7 @@ async def _principal(request: web.Request, runtime: ArchiveRuntime) -> Principal
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid", "the body must be a JSON object", "body")
     return body

@@ -6,12 +6,11 @@ the valid ones are still accepted; a msgid seen before is accepted again as a du
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from scrm.api.errors import ApiError
+from scrm.api.errors import ApiError, json_body
 from scrm.appkeys import INBOX
 from scrm.chat import ChatMessageError, parse_chat_message
 from scrm.events.inbox import InboxUnavailable, IncomingEvent
@@ -21,10 +20,7 @@ SOURCE = "api"
 
 
 async def post_messages(request: web.Request) -> web.Response:
-    try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    body = await json_body(request)
     if not isinstance(body, list):
         raise ApiError(422, "invalid", "the body must be a JSON array of messages", "body")
     if not body or len(body) > MAX_ITEMS:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
-from scrm.api.errors import ApiError
+from scrm.api.errors import ApiError, json_body
 from scrm.api.params import int_param
 from scrm.appkeys import SERVICES
 from scrm.autotag.backtest import backtest_rule
@@ -20,10 +20,7 @@ from tagging import RuleValidationError, matches_to_dict, parse_rule
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    data = await json_body(request)
     if not isinstance(data, dict):
         raise ApiError(422, "invalid", "the body must be a JSON object", "body")
     return data
