@@ -78,17 +78,22 @@ def write_key_file(path: Path | str, ring: KeyRing) -> None:
         raise
 
 
+def generate_ring(kek_id: str = "kek1") -> KeyRing:
+    """A fresh ring of random keys: one KEK, the index key and the signing seed."""
+    return KeyRing(
+        {kek_id: secrets.token_bytes(KEY_BYTES)},
+        kek_id,
+        secrets.token_bytes(KEY_BYTES),
+        secrets.token_bytes(KEY_BYTES),
+    )
+
+
 def generate_key_file(path: Path | str, kek_id: str = "kek1") -> KeyRing:
     """Create a fresh dev key file (never overwrites); the caller must warn loudly."""
     path = Path(path)
     if path.exists():
         raise KeyRingError(f"archive key file {path} already exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ring = KeyRing(
-        {kek_id: secrets.token_bytes(KEY_BYTES)},
-        kek_id,
-        secrets.token_bytes(KEY_BYTES),
-        secrets.token_bytes(KEY_BYTES),
-    )
+    ring = generate_ring(kek_id)
     write_key_file(path, ring)
     return ring

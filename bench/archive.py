@@ -32,12 +32,12 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 
 import asyncpg  # noqa: E402
 
+from archive.keyfile import generate_ring  # noqa: E402
 from archive.runtime import ArchiveRuntime  # noqa: E402
 from archive.search import SearchFilters, search  # noqa: E402
 from archive.store import StorePipeline  # noqa: E402
 from scrm.db import close_database, open_database  # noqa: E402
 from tagging import normalize  # noqa: E402
-from tests.archive.keys import make_ring  # noqa: E402
 
 SEED = 20261123
 BATCH = 500
@@ -120,7 +120,7 @@ async def bench_scrm(
 ) -> dict[str, Any]:
     db = await open_database(url)
     try:
-        runtime = ArchiveRuntime(db, make_ring(), corp_id="wwbench")
+        runtime = ArchiveRuntime(db, generate_ring(), corp_id="wwbench")
         began = time.perf_counter()
         pipeline = StorePipeline(runtime)  # as `run.py archive import` stores a file
         for start in range(0, len(messages), BATCH):
