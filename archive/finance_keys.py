@@ -25,6 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from archive.errors import ArchiveCryptoError
 from archive.finance_errors import FinanceKeyError
 
 ENV_NAME = "SCRM_ARCHIVE_RSA_KEYS"
@@ -35,7 +36,7 @@ _PAIR = re.compile(r"^\s*(\d+)\s*:\s*(\S.*?)\s*$")
 _RANDOM_KEY = re.compile(rb"^[\x21-\x7e]{1,256}$")
 
 
-class RsaKeyConfigError(ValueError):
+class RsaKeyConfigError(ArchiveCryptoError, ValueError):
     """The key setting is unusable; raised at start so the service does not run half-blind."""
 
 

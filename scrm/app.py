@@ -19,6 +19,7 @@ from aiohttp import web
 from adapters.kv import KVStore, open_kv
 from adapters.wecom import WeComClient
 from archive import api as archive_api
+from archive.pull import attach_puller
 from archive.runtime import open_archive
 from callbacks.crypto import CallbackCrypto
 from callbacks.intake import WeComCallbackView
@@ -87,7 +88,8 @@ def create_app(
             opened.push_async_callback(close_database)
             opened.push_async_callback(kv.close)
             archive_runtime = await open_archive(settings, db)  # refuses a missing KEK
-            opened.push_async_callback(archive_runtime.close)
+            opened.push_async_callback(archive_runtime.close)  # also stops the SDK worker
+            attach_puller(archive_runtime, settings, inbox.store_many)  # if the SDK is set
             session = await opened.enter_async_context(aiohttp.ClientSession())
             client = WeComClient(
                 session,
