@@ -26,7 +26,7 @@ async def staff_of_departments(services: Services, departments: Sequence[str]) -
     staff: set[str] = set()
     corp = services.settings.wecom.corp_id  # one Redis may serve several corps
     for department in departments:
-        key = f"archive:department:{corp}:{department}"
+        key = services.kv.keys("archive", "department", corp, department)
         cached = await services.kv.get(key)
         if cached is not None:
             members = json.loads(cached)

@@ -94,8 +94,12 @@ class Inbox:
         return await future
 
     async def store_many(self, events: Sequence[IncomingEvent]) -> list[bool]:
-        """Commit several events in one transaction (API bulk intake)."""
-        results, has_runs = await self._write(list(events))
+        """Commit several events in one transaction (API bulk intake, pulls, imports)."""
+        try:
+            results, has_runs = await self._write(list(events))
+        except Exception as exc:  # the same contract as `store`: not durable, do not ack
+            log.exception("inbox write failed for %d events", len(events))
+            raise InboxUnavailable(type(exc).__name__) from exc
         if has_runs:
             self._ring_soon()
         return results
