@@ -20,7 +20,7 @@ from tagging.rules import (
     action_to_dict,
     rule_to_dict,
 )
-from tagging.threshold import fire_times, hits_in_window, threshold_fires
+from tagging.threshold import fire_times, hits_in_window, threshold_fires, window_start
 from tagging.validation import FieldError, RuleValidationError, parse_rule, validate_rule
 
 __all__ = [
@@ -60,4 +60,5 @@ __all__ = [
     "rule_to_dict",
     "threshold_fires",
     "validate_rule",
+    "window_start",
 ]

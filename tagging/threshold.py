@@ -9,13 +9,18 @@ from tagging.rules import Threshold
 DAY_MS: Final = 86_400_000
 
 
+def window_start(threshold: Threshold, now_ms: int) -> int:
+    """The exclusive lower bound of the window that ends at ``now_ms``."""
+    return now_ms - threshold.window_days * DAY_MS
+
+
 def hits_in_window(threshold: Threshold, earlier_hits_ms: Iterable[int], now_ms: int) -> int:
     """Count hits in the window (now − window_days, now], the current hit included.
 
     Earlier hits later than ``now_ms`` (delivered out of order) are not counted: the
     decision for this message must not depend on messages written after it.
     """
-    since = now_ms - threshold.window_days * DAY_MS
+    since = window_start(threshold, now_ms)
     return 1 + sum(1 for hit in earlier_hits_ms if since < hit <= now_ms)
 
 

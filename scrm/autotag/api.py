@@ -30,9 +30,7 @@ def _validated(data: dict[str, Any], rule_id: int) -> Any:
     try:
         return parse_rule(data, rule_id)
     except RuleValidationError as exc:
-        first = exc.errors[0]
-        message = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-        raise ApiError(422, "invalid", message, first.field) from None
+        raise ApiError(422, "invalid", str(exc), exc.errors[0].field) from None
 
 
 async def _rule(request: web.Request) -> TagRule:

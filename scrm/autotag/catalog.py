@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 from adapters.kv import KVStore
@@ -23,9 +21,8 @@ _UNLOADED = b"\x00unloaded"
 class RuleCatalog:
     """This process's view of the rules: a `RuleBook` plus the version it was built from."""
 
-    def __init__(self, kv: KVStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, kv: KVStore) -> None:
         self._kv = kv
-        self._clock = clock
         self._key = kv.keys("autotag", "rules-version")
         self._book = RuleBook()
         self._compiled_from: bytes | None = _UNLOADED

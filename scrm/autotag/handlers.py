@@ -20,7 +20,7 @@ from scrm.events.inbox import IncomingEvent
 from scrm.events.router import EventRecord, Router
 from scrm.models import FollowRelation
 from scrm.services import Services
-from tagging import RuleMatch, action_to_dict, threshold_fires
+from tagging import RuleMatch, action_to_dict, threshold_fires, window_start
 
 log = logging.getLogger(__name__)
 router = Router("autotag")
@@ -48,23 +48,32 @@ async def tag_from_keywords(event: EventRecord, services: Services) -> None:
         raise PermanentError(f"malformed chat message: {exc.field}") from None
     if message.action != "send" or message.text is None or message.sender_kind == "robot":
         return
+    customer = customer_of(message)
+    if customer is None:
+        return  # before the rule set is read and evaluated: nobody to tag
     engine = await services.autotag.rules.current()
     matches = engine.evaluate(message.text, message.sender_kind)
-    customer = customer_of(message)
-    if not matches or customer is None:
-        return
     hits = [await record_hit(match, message, customer, services.clock()) for match in matches]
-    await act(services, message, customer, [hit for hit in hits if hit.fired])
+    fired = [hit for hit in hits if hit.fired]
+    if fired:
+        await act(services, message, customer, fired)
 
 
 async def record_hit(match: RuleMatch, message: ChatMessage, customer: str, now: float) -> RuleHit:
     rule = match.rule
-    earlier = cast(
-        list[int],
-        await RuleHit.filter(rule_id=rule.id, external_userid=customer)
-        .exclude(msgid=message.msgid)
-        .values_list("msgtime", flat=True),
-    )
+    earlier: list[int] = []
+    if rule.threshold is not None:  # only the hits inside this message's window count
+        earlier = cast(
+            list[int],
+            await RuleHit.filter(
+                rule_id=rule.id,
+                external_userid=customer,
+                msgtime__gt=window_start(rule.threshold, message.msgtime),
+                msgtime__lte=message.msgtime,
+            )
+            .exclude(msgid=message.msgid)
+            .values_list("msgtime", flat=True),
+        )
     fires = threshold_fires(rule.threshold, earlier, message.msgtime)
     actions = [
         action_to_dict(action) | {"outcome": PENDING if fires else NOT_FIRED}

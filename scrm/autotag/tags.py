@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from adapters.wecom import WeComAPIError
+from scrm.autotag.runtime import DEFAULT_TAG_GROUP
 from scrm.contacts import service as contacts
 from scrm.models import CorpTag, CustomerTag, FollowRelation
 from scrm.services import Services
@@ -48,9 +49,11 @@ async def ensure_tag(services: Services, name: str, group: str | None) -> CorpTa
     tag = await find_tag(name, group)
     if tag is not None:
         return tag
-    group_name = group or (services.autotag.default_tag_group if services.autotag else "自动标签")
+    group_name = group or (
+        services.autotag.default_tag_group if services.autotag else DEFAULT_TAG_GROUP
+    )
     async with services.kv.lock(f"corp-tag:{group_name}:{name}", ttl=30, wait=30):
-        await contacts.replace_corp_tags(await services.wecom.get_corp_tag_list(), services.clock())
+        await contacts.resync_corp_tags(services.wecom, services.clock())
         tag = await find_tag(name, group)
         if tag is not None:
             return tag

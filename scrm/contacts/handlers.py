@@ -81,8 +81,7 @@ async def end_relation(event: EventRecord, services: Services) -> None:
 )
 async def resync_corp_tags(event: EventRecord, services: Services) -> None:
     """Mirror the whole corp tag list; the event only says that something changed."""
-    groups = await services.wecom.get_corp_tag_list()
-    await service.replace_corp_tags(groups, services.clock())
+    await service.resync_corp_tags(services.wecom, services.clock())
 
 
 router.ignore(

@@ -13,7 +13,13 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from adapters.wecom import CorpTagGroup, ExternalContact, ExternalContactDetail, FollowUser
+from adapters.wecom import (
+    CorpTagGroup,
+    ExternalContact,
+    ExternalContactDetail,
+    FollowUser,
+    WeComClient,
+)
 from adapters.wecom.models import FollowUserTag
 from scrm.models import CorpTag, Customer, CustomerTag, FollowRelation
 
@@ -157,6 +163,11 @@ async def end_relation(
             updated_at=now,
         )
     return True
+
+
+async def resync_corp_tags(wecom: WeComClient, now: float) -> int:
+    """Fetch get_corp_tag_list and mirror it (a change callback, or a tag found missing)."""
+    return await replace_corp_tags(await wecom.get_corp_tag_list(), now)
 
 
 async def replace_corp_tags(groups: Iterable[CorpTagGroup], now: float) -> int:
