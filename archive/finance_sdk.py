@@ -24,21 +24,8 @@ class Slice(ctypes.Structure):
     _fields_ = [("buf", ctypes.c_void_p), ("len", ctypes.c_int)]
 
 
-class MediaData(ctypes.Structure):
-    """``typedef struct MediaData { char* outindexbuf; int out_len; char* data; ... }``"""
-
-    _fields_ = [
-        ("outindexbuf", ctypes.c_void_p),
-        ("out_len", ctypes.c_int),
-        ("data", ctypes.c_void_p),
-        ("data_len", ctypes.c_int),
-        ("is_finish", ctypes.c_int),
-    ]
-
-
 _SDK_P = ctypes.c_void_p  # WeWorkFinanceSdk_t* is opaque
 _SLICE_P = ctypes.POINTER(Slice)
-_MEDIA_P = ctypes.POINTER(MediaData)
 _STR = ctypes.c_char_p
 _INT = ctypes.c_int
 
@@ -57,23 +44,14 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "GetContentFromSlice": (ctypes.c_void_p, [_SLICE_P]),
     "GetSliceLen": (_INT, [_SLICE_P]),
 }
-_MEDIA_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
-    "GetMediaData": (_INT, [_SDK_P, _STR, _STR, _STR, _STR, _INT, _MEDIA_P]),
-    "NewMediaData": (_MEDIA_P, []),
-    "FreeMediaData": (None, [_MEDIA_P]),
-}
 
 
 def load_library(path: str) -> ctypes.CDLL:
-    """Load the SDK and declare every signature; media functions only if the library has them."""
+    """Load the SDK and declare the signature of every function scrm calls."""
     lib = ctypes.CDLL(path)
     for name, (restype, argtypes) in _SIGNATURES.items():
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
-    for name, (restype, argtypes) in _MEDIA_SIGNATURES.items():
-        if hasattr(lib, name):
-            function = getattr(lib, name)
-            function.restype, function.argtypes = restype, argtypes
     return lib
 
 

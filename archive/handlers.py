@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archive.finance_errors import FinanceSdkError, FinanceWorkerError
-from archive.pull import pull_new, retry_parked
+from archive.pull import catch_up
 from archive.store import store_messages
 from scrm.chat import EVENT_NAME, ChatMessageError
 from scrm.events.errors import PermanentError, Retry
@@ -30,11 +30,8 @@ async def pull_session_archive(event: EventRecord, services: Services) -> None:
     runtime = services.archive
     if runtime is None:
         raise Retry("the archive is not open yet", defer=30.0)
-    if runtime.puller is None:
-        return  # no finance SDK configured: nothing can be pulled
     try:
-        await pull_new(runtime, runtime.puller)
-        await retry_parked(runtime, runtime.puller, services.clock())
+        await catch_up(runtime, services.clock())  # nothing without a finance SDK configured
     except FinanceSdkError as exc:
         if not exc.retryable:
             raise PermanentError(f"session-archive pull refused: SDK error {exc.code}") from None

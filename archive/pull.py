@@ -16,6 +16,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from adapters.backoff import backoff_delay
 from archive.bulk import insert_rows
 from archive.finance_keys import RsaKeyRing
 from archive.finance_pull import Failure, FinanceClient, decrypt_item, pull_batch
@@ -103,8 +104,9 @@ async def pull_new(runtime: ArchiveRuntime, puller: Puller) -> int:
 
 
 def backoff(attempts: int) -> float:
-    """Seconds before retrying a parked item: 1 min doubling up to 6 h."""
-    return float(min(60 * 2**attempts, 6 * 3600))
+    """Seconds before retrying a parked item after its `attempts`-th failure: 2 min doubling
+    up to 6 h."""
+    return backoff_delay(attempts, base=120.0, cap=6 * 3600.0)
 
 
 async def retry_parked(runtime: ArchiveRuntime, puller: Puller, now: float) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from archive.envelope import decrypt_message
@@ -56,18 +56,6 @@ async def decrypt_row(keys: PartitionKeys, row: Mapping[str, Any]) -> dict[str, 
     )
     message: dict[str, Any] = json.loads(plaintext)
     return message
-
-
-async def fetch_records(runtime: ArchiveRuntime, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """Record rows by id, in the order of `ids`."""
-    if not ids:
-        return []
-    marks = ",".join(runtime.db.placeholders(len(ids)))
-    rows = await runtime.db.fetch(
-        f"SELECT {RECORD_COLUMNS} FROM archive_records WHERE id IN ({marks})", list(ids)
-    )
-    by_id = {row["id"]: dict(row) for row in rows}
-    return [by_id[i] for i in ids if i in by_id]
 
 
 async def read_message(runtime: ArchiveRuntime, msgid: str) -> dict[str, Any] | None:

@@ -39,21 +39,19 @@ async def apply_retention(runtime: ArchiveRuntime, now: float) -> list[str]:
         )
         runtime.deks.clear()
         shredded.append(partition["name"])
-        count = await db.fetch(
-            f"SELECT COUNT(*) AS n FROM archive_records WHERE partition_id = {one}",
-            [partition["id"]],
-        )
-        deleted += int(count[0]["n"])
         async with in_transaction() as conn:
             ids = f"(SELECT id FROM archive_records WHERE partition_id = {one})"
             for table in ("archive_postings", "archive_participants"):
                 await conn.execute_query(
                     f"DELETE FROM {table} WHERE record_id IN {ids}", [partition["id"]]
                 )
-            for table in ("archive_records", "archive_chain_heads"):
-                await conn.execute_query(
-                    f"DELETE FROM {table} WHERE partition_id = {one}", [partition["id"]]
-                )
+            records, _ = await conn.execute_query(
+                f"DELETE FROM archive_records WHERE partition_id = {one}", [partition["id"]]
+            )
+            deleted += records
+            await conn.execute_query(
+                f"DELETE FROM archive_chain_heads WHERE partition_id = {one}", [partition["id"]]
+            )
             await conn.execute_query(
                 f"DELETE FROM archive_checkpoints WHERE partition = {one}", [partition["name"]]
             )

@@ -75,12 +75,10 @@ class ChatMessage:
         )
 
 
-def _text(data: Mapping[str, Any], key: str, *, limit: int = 128, empty: bool = False) -> str:
+def _text(data: Mapping[str, Any], key: str, *, limit: int = 128) -> str:
     value = data.get(key)
-    if not isinstance(value, str) or (not empty and not value.strip()):
-        raise ChatMessageError(
-            key, "must be a non-empty string" if not empty else "must be a string"
-        )
+    if not isinstance(value, str) or not value.strip():
+        raise ChatMessageError(key, "must be a non-empty string")
     if len(value) > limit:
         raise ChatMessageError(key, f"must be at most {limit} characters")
     return value

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from aiohttp import web
 
 SPEC_PATH = Path(__file__).with_name("openapi.json")
-
-
-def load_spec() -> dict[str, object]:
-    return dict(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
 
 
 def register(app: web.Application) -> None:

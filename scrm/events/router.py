@@ -93,7 +93,3 @@ class Dispatcher:
 
     def handler(self, handler_name: str) -> Handler | None:
         return self._handlers.get(handler_name)
-
-    @property
-    def event_names(self) -> list[str]:
-        return sorted(self._by_event)
