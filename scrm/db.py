@@ -22,17 +22,24 @@ MODEL_MODULES = ["scrm.models", "scrm.autotag.models", "archive.models", "aerich
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# Every SQLite connection scrm opens (tortoise's and the inbox writer's) runs with these.
+# synchronous=FULL: an acknowledged event survives a crash. secure_delete: a deleted or
+# rewritten record (the inbox copy of a chat message, once stripped) is zeroed on its page.
+SQLITE_PRAGMAS = {
+    "journal_mode": "WAL",
+    "synchronous": "FULL",
+    "busy_timeout": "5000",
+    "secure_delete": "ON",
+}
+
+
 def tortoise_url(url: str) -> str:
     """Normalise the configured URL for tortoise (pragmas for SQLite, asyncpg scheme)."""
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://").split("?", 1)[0]
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # secure_delete: a deleted or rewritten record (the inbox copy of a chat message,
-        # once stripped) is zeroed on its page, not left readable in free space.
-        return (
-            f"sqlite://{path}?journal_mode=WAL&synchronous=FULL&busy_timeout=5000&secure_delete=ON"
-        )
+        return f"sqlite://{path}?" + "&".join(f"{k}={v}" for k, v in SQLITE_PRAGMAS.items())
     if url.startswith(("postgres://", "postgresql://")):
         return "asyncpg://" + url.split("://", 1)[1]
     return url

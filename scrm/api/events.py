@@ -9,8 +9,7 @@ from tortoise.functions import Count
 
 from scrm.api.errors import ApiError
 from scrm.api.params import int_param
-from scrm.appkeys import SERVICES
-from scrm.events.inbox import DOORBELL
+from scrm.appkeys import INBOX, SERVICES
 from scrm.models import Event, HandlerRun
 
 RUN_STATUSES = ("pending", "running", "done", "dead")
@@ -66,7 +65,7 @@ async def replay(request: web.Request) -> web.Response:
     await HandlerRun.filter(event_id=event_id, status="dead").update(
         status="pending", attempts=0, next_attempt_at=now, updated_at=now, last_error=None
     )
-    await services.kv.ring(DOORBELL)
+    request.app[INBOX].wake_workers()  # best effort, like every ring: workers also poll
     return web.json_response({"event_id": event_id, "replayed": sorted(dead)})
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from scrm.db import Database
+from scrm.db import SQLITE_PRAGMAS, Database
 
 _EVENT_COLUMNS = "dedupe_key, name, source, payload, occurred_at, received_at"
 _RUN_COLUMNS = "event_id, handler, status, attempts, next_attempt_at, updated_at"
@@ -89,10 +89,8 @@ class SqliteBatchStore:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a crash
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute("PRAGMA secure_delete=ON")  # as scrm.db: stripped content is zeroed
+            for pragma, value in SQLITE_PRAGMAS.items():
+                conn.execute(f"PRAGMA {pragma}={value}")
             self._conn = conn
         return self._conn
 

@@ -168,6 +168,10 @@ class Inbox:
             handlers=handlers,
         )
 
+    def wake_workers(self) -> None:
+        """Ring the workers' doorbell for runs made due outside the inbox (a replay)."""
+        self._ring_soon()
+
     def _ring_soon(self) -> None:
         """Ring in the background so a Redis round trip never holds up the next commit.
 
