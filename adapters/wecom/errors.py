@@ -15,7 +15,10 @@ TOKEN_EXPIRED_ERRCODES = frozenset({40014, 42001})
 # Credential problems: retrying cannot help and repeated 40001 can ban the IP for an hour.
 AUTH_ERRCODES = frozenset({40001, 40013, 40125, 41001, 40014, 42001})
 
-_SECRET_PARAMS = re.compile(r"(access_token|corpsecret|secret|key|js_code|code)=[^&\s'\"]*")
+# Query parameters whose values are credentials: scrubbed from errors and logs, and masked in
+# the sandbox's call log.
+SECRET_PARAMS = ("access_token", "corpsecret", "secret", "key", "js_code", "code")
+_SECRET_PARAMS = re.compile(rf"({'|'.join(SECRET_PARAMS)})=[^&\s'\"]*")
 
 
 def scrub(text: str) -> str:

@@ -8,8 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.wecom.errors import SECRET_PARAMS
+
 # Credential values are masked: tests assert that a call carried one, not what it was.
-MASKED_PARAMS = frozenset({"access_token", "corpsecret", "secret"})
+MASKED_PARAMS = frozenset(SECRET_PARAMS)
 
 
 @dataclass

@@ -162,17 +162,10 @@ def text_message(
     create_time: int | None = None,
 ) -> str:
     """A member's text message to the self-built app (§3.5); ``MsgId`` is the dedupe key."""
-    created = int(time.time()) if create_time is None else create_time
-    fields: dict[str, str | int] = {
-        "ToUserName": corp_id,
-        "FromUserName": from_user,
-        "CreateTime": created,
+    fields: dict[str, str | int | None] = {
         "MsgType": "text",
         "Content": content,
         "MsgId": msg_id,
         "AgentID": agent_id,
     }
-    body = "".join(
-        f"<{k}>{v if isinstance(v, int) else _cdata(v)}</{k}>" for k, v in fields.items()
-    )
-    return f"<xml>{body}</xml>"
+    return event_xml(corp_id, fields, from_user=from_user, create_time=create_time)
