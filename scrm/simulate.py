@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from adapters.kv import MemoryKV
+from adapters.wecom import WeComClient
 from config import Settings
 
 STAFF = ("zhangsan", "lisi")
@@ -103,22 +105,18 @@ def _chats(customers: list[str]) -> list[dict[str, Any]]:
 
 
 async def _create_contact_way(http: aiohttp.ClientSession, sandbox: str, settings: Settings) -> str:
-    token = await http.get(
-        f"{sandbox}/cgi-bin/gettoken",
-        params={
-            "corpid": settings.wecom.corp_id,
-            "corpsecret": settings.wecom.contact_secret.value,
-        },
-    )
-    access_token = (await token.json())["access_token"]
-    answer = await _post(
+    """Through the same WeCom client the service uses (only adapters/ speak WeCom)."""
+    wecom = settings.wecom
+    client = WeComClient(
         http,
-        f"{sandbox}/cgi-bin/externalcontact/add_contact_way?access_token={access_token}",
-        {"type": 1, "scene": 2, "state": CHANNEL_STATE, "user": [STAFF[0]], "remark": "展会"},
+        MemoryKV(),  # this process's own token cache
+        corp_id=wecom.corp_id,
+        secret=wecom.contact_secret,
+        api_base=sandbox,
+        timeout=wecom.request_timeout,
     )
-    if answer.get("errcode", 0) != 0:
-        raise RuntimeError(f"add_contact_way failed: {answer}")
-    return str(answer["config_id"])
+    way = await client.add_contact_way(user=[STAFF[0]], state=CHANNEL_STATE, remark="展会")
+    return way.config_id
 
 
 async def _post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, Any]:
