@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from archive.bulk import select_in
 from archive.runtime import ArchiveRuntime
 from archive.search import SearchFilters, search_records
 
@@ -76,14 +77,15 @@ async def _partition_names(runtime: ArchiveRuntime, ids: set[int]) -> dict[int, 
 async def _chain_heads(
     runtime: ArchiveRuntime, chains: set[tuple[int, str]]
 ) -> dict[tuple[int, str], tuple[int, str]]:
+    """The heads of the exported chains: one query per partition, not one per conversation."""
+    db = runtime.db
     heads: dict[tuple[int, str], tuple[int, str]] = {}
-    mark = runtime.db.placeholders(2)
-    for pid, conv in sorted(chains):
-        rows = await runtime.db.fetch(
-            "SELECT position, head_hash FROM archive_chain_heads "
-            f"WHERE partition_id = {mark[0]} AND conversation = {mark[1]}",
-            [pid, conv],
-        )
-        if rows:
-            heads[(pid, conv)] = (rows[0]["position"], bytes(rows[0]["head_hash"]).hex())
+    sql = (
+        "SELECT conversation, position, head_hash FROM archive_chain_heads "
+        "WHERE partition_id = {} AND {in}"
+    )
+    for pid in sorted({pid for pid, _ in chains}):
+        convs = sorted(conv for p, conv in chains if p == pid)
+        for row in await select_in(db, db.connection(), sql, "conversation", "text", convs, [pid]):
+            heads[(pid, row["conversation"])] = (row["position"], bytes(row["head_hash"]).hex())
     return heads

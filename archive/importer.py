@@ -13,12 +13,11 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from archive.pull import Enqueue
 from archive.runtime import ArchiveRuntime
 from archive.store import StorePipeline
-from scrm.chat import ChatMessageError, parse_chat_message
+from scrm.chat import ChatMessage, ChatMessageError, parse_chat_message
 
 BATCH = 500
 SOURCE = "archive_import"
@@ -38,21 +37,20 @@ class ImportReport:
         return self.read - len(self.errors) - self.stored
 
 
-def _parse(lines: Iterator[str], report: ImportReport) -> Iterator[dict[str, Any]]:
+def _parse(lines: Iterator[str], report: ImportReport) -> Iterator[ChatMessage]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         report.read += 1
         try:
-            data = json.loads(line)
-            parse_chat_message(data)
+            message = parse_chat_message(json.loads(line))
         except json.JSONDecodeError as exc:
             report.errors.append((number, f"not valid JSON (column {exc.colno})"))
             continue
         except ChatMessageError as exc:
             report.errors.append((number, f"{exc.field}: {exc.message}"))
             continue
-        yield data
+        yield message
 
 
 async def import_jsonl(
@@ -62,23 +60,22 @@ async def import_jsonl(
     report the others by line number. Batch N+1 is prepared while batch N commits."""
     report = ImportReport()
     pipeline = StorePipeline(runtime)
-    previous: list[dict[str, Any]] = []
+    previous: list[ChatMessage] = []
 
-    async def committed(batch: list[dict[str, Any]], stored: int) -> None:
+    async def committed(batch: list[ChatMessage], stored: int) -> None:
         report.stored += stored
         if enqueue is not None and batch:
-            events = [parse_chat_message(message).to_event(SOURCE) for message in batch]
-            report.queued += sum(await enqueue(events))
+            report.queued += sum(await enqueue([message.to_event(SOURCE) for message in batch]))
 
-    async def submit(batch: list[dict[str, Any]]) -> None:
+    async def submit(batch: list[ChatMessage]) -> None:
         nonlocal previous
-        stored = await pipeline.submit(batch)  # the previous batch is committed now
+        stored = await pipeline.submit([message.raw for message in batch])  # commits previous
         await committed(previous, stored)
         previous = batch
 
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
-            batch: list[dict[str, Any]] = []
+            batch: list[ChatMessage] = []
             for message in _parse(iter(handle), report):
                 batch.append(message)
                 if len(batch) >= BATCH:
