@@ -123,8 +123,7 @@ class Worker:
                 "RETURNING id, event_id, handler, attempts"
             )
             values = [lease, token, now, now, now, limit]
-        async with in_transaction() as conn:
-            rows = await conn.execute_query_dict(sql, values)  # RETURNING needs fetch
+        rows = await db.fetch(sql, values)  # one atomic statement: no transaction around it
         return [
             ClaimedRun(row["id"], row["event_id"], row["handler"], row["attempts"], token)
             for row in rows
