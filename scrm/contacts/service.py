@@ -56,7 +56,8 @@ async def apply_contact(
     """
     async with in_transaction():
         customer = await upsert_customer(detail.external_contact, now)
-        own = await FollowRelation.get_or_none(customer=customer, userid=userid)
+        stored = {r.userid: r for r in await FollowRelation.filter(customer=customer)}
+        own = stored.get(userid)
         if own is not None and own.last_event_at > occurred_at:
             log.info("ignoring an older event for a relation (newer facts win)")
             return False
@@ -65,6 +66,7 @@ async def apply_contact(
             await _upsert_relation(
                 customer,
                 follow,
+                stored.get(follow.userid),
                 status=status if is_own else None,
                 occurred_at=occurred_at if is_own else None,
                 now=now,
@@ -78,12 +80,12 @@ async def apply_contact(
 async def _upsert_relation(
     customer: Customer,
     follow: FollowUser,
+    relation: FollowRelation | None,
     *,
     status: str | None,
     occurred_at: int | None,
     now: float,
 ) -> FollowRelation:
-    relation = await FollowRelation.get_or_none(customer=customer, userid=follow.userid)
     fields: dict[str, Any] = {
         "remark": follow.remark,
         "description": follow.description,
