@@ -53,12 +53,24 @@ class WeComSettings:
     corp_id: str
     callback_token: Secret
     callback_aes_key: Secret
+    # The system 客户联系 secret; empty (the default) = customer calls use the self-built app's
+    # token, which is the only choice for corps created after 2023-12-01 (PROTOCOL §4.1).
     contact_secret: Secret
     agent_id: int
     agent_secret: Secret
     api_base: str
     callback_max_skew: int = 600
     request_timeout: float = 10.0
+
+    @property
+    def customer_app(self) -> str:
+        """Whose token customer (externalcontact/*) calls carry: ``contact`` or ``agent``."""
+        return "contact" if self.contact_secret else "agent"
+
+    @property
+    def customer_secret(self) -> Secret:
+        """The secret behind `customer_app`'s token."""
+        return self.contact_secret if self.contact_secret else self.agent_secret
 
 
 @dataclass(frozen=True)
@@ -287,7 +299,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         corp_id=wecom_value("corp_id", _str, "corp_id"),
         callback_token=wecom_value("callback_token", _secret, "callback_token"),
         callback_aes_key=wecom_value("callback_aes_key", _aes_key, "callback_aes_key"),
-        contact_secret=wecom_value("contact_secret", _secret, "contact_secret"),
+        # Optional everywhere: unset, customer calls go through the self-built app.
+        contact_secret=src.get("contact_secret", _secret, Secret("")),
         agent_id=wecom_value("agent_id", _int_in(0, 2**31 - 1), "agent_id"),
         agent_secret=wecom_value("agent_secret", _secret, "agent_secret"),
         api_base=src.get("wecom_api_base", _http_url, api_default),

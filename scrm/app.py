@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from adapters.kv import KVStore, open_kv
-from adapters.wecom import WeComClient
+from adapters.wecom import RetryPolicy, WeComClient
 from archive import api as archive_api
 from archive.pull import attach_puller
 from archive.runtime import open_archive
@@ -37,6 +37,7 @@ from scrm.events.router import Dispatcher, Router
 from scrm.events.worker import Worker
 from scrm.jobs import JOBS
 from scrm.metrics import Metrics
+from scrm.readiness import WECOM_READINESS, WeComReadiness, check_customer_api
 from scrm.scheduler import Scheduler
 from scrm.services import Services
 
@@ -66,6 +67,7 @@ def create_app(
     )
     app[INBOX] = inbox
     app[DISPATCHER] = dispatcher
+    readiness = app[WECOM_READINESS] = WeComReadiness()  # filled in once the app starts
     wecom = settings.wecom
     crypto = CallbackCrypto(wecom.callback_token.value, wecom.callback_aes_key.value, wecom.corp_id)
     WeComCallbackView(
@@ -91,14 +93,7 @@ def create_app(
             opened.push_async_callback(archive_runtime.close)  # also stops the SDK worker
             attach_puller(archive_runtime, settings, inbox.store_many)  # if the SDK is set
             session = await opened.enter_async_context(aiohttp.ClientSession())
-            client = WeComClient(
-                session,
-                kv,
-                corp_id=wecom.corp_id,
-                secret=wecom.contact_secret,
-                api_base=wecom.api_base,
-                timeout=wecom.request_timeout,
-            )
+            client = WeComClient.for_customers(session, kv, wecom)
             services = Services(
                 settings,
                 db,
@@ -111,6 +106,13 @@ def create_app(
                 archive=archive_runtime,
             )
             app[SERVICES] = services
+            # Once, before anything runs: a missing 客户联系 permission is an ERROR an operator
+            # reads at start (and on /readyz), not the first contact event failing.
+            # One try (the token cache is shared), so an unreachable WeCom delays nothing.
+            once = WeComClient.for_customers(session, kv, wecom, retry=RetryPolicy(tries=1))
+            checked = await check_customer_api(once, wecom)
+            readiness.status, readiness.errcode = checked.status, checked.errcode
+            readiness.message = checked.message
             stop = asyncio.Event()
             workers = _start_workers(db, dispatcher, services, stop)
             opened.push_async_callback(_stop_workers, workers)

@@ -107,14 +107,8 @@ def _chats(customers: list[str]) -> list[dict[str, Any]]:
 async def _create_contact_way(http: aiohttp.ClientSession, sandbox: str, settings: Settings) -> str:
     """Through the same WeCom client the service uses (only adapters/ speak WeCom)."""
     wecom = settings.wecom
-    client = WeComClient(
-        http,
-        MemoryKV(),  # this process's own token cache
-        corp_id=wecom.corp_id,
-        secret=wecom.contact_secret,
-        api_base=sandbox,
-        timeout=wecom.request_timeout,
-    )
+    # This process's own token cache; the same secret choice as the service's.
+    client = WeComClient.for_customers(http, MemoryKV(), wecom, api_base=sandbox)
     way = await client.add_contact_way(user=[STAFF[0]], state=CHANNEL_STATE, remark="展会")
     return way.config_id
 

@@ -7,6 +7,7 @@ from adapters.wecom.errors import (
     WeComAuthError,
     WeComConnectionError,
     WeComError,
+    WeComPermissionError,
 )
 from adapters.wecom.miniprogram import MiniProgramClient
 from adapters.wecom.models import (
@@ -42,5 +43,6 @@ __all__ = [
     "WeComClient",
     "WeComConnectionError",
     "WeComError",
+    "WeComPermissionError",
     "backoff_delay",
 ]

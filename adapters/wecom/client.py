@@ -1,8 +1,10 @@
 """`WeComClient`: the async client for WeCom's server API (qyapi.weixin.qq.com/cgi-bin).
 
-One instance per app secret: ``token_name="contact"`` for the 客户联系 app, ``"agent"`` for the
-self-built app that sends messages and signs ``agentConfig``. Public methods are one line each;
-`TokenClient._request` does the work.
+One instance per app secret: ``token_name="contact"`` for the system 客户联系 secret,
+``"agent"`` for the self-built app that sends messages and signs ``agentConfig``. Customer
+calls use `WeComClient.for_customers`, which picks the self-built app unless a 客户联系 secret
+is configured (new corps since 2023-12-01 have no usable system secret). Public methods are one
+line each; `TokenClient._request` does the work.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from adapters.wecom.models import (
     MessageSendResult,
     OAuthUserInfo,
 )
-from config.settings import Secret
+from config.settings import Secret, WeComSettings
 
 EXTERNAL = "/cgi-bin/externalcontact"
 
@@ -62,6 +64,28 @@ class WeComClient(TokenClient):
             kv, corp_id, token_name, "agent_config", "/cgi-bin/ticket/get", {"type": "agent_config"}
         )
 
+    @classmethod
+    def for_customers(
+        cls,
+        session: aiohttp.ClientSession,
+        kv: KVStore,
+        wecom: WeComSettings,
+        *,
+        api_base: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WeComClient:
+        """The client for 客户联系 calls: the system secret when set, else the self-built app."""
+        return cls(
+            session,
+            kv,
+            corp_id=wecom.corp_id,
+            secret=wecom.customer_secret,
+            api_base=api_base or wecom.api_base,
+            timeout=wecom.request_timeout,
+            token_name=wecom.customer_app,
+            retry=retry,
+        )
+
     def __repr__(self) -> str:
         return f"WeComClient(corp_id={self.corp_id!r}, api_base={self._api_base!r})"
 
@@ -91,6 +115,11 @@ class WeComClient(TokenClient):
         return CachedCredential(kv, key, fetch, name=f"{kind} ticket")
 
     # -- customers ---------------------------------------------------------------------------
+
+    async def get_follow_user_list(self) -> list[str]:
+        """The members with 客户联系 enabled; 48002 when this app lacks 客户联系 permission."""
+        data = await self._request("GET", f"{EXTERNAL}/get_follow_user_list")
+        return [str(userid) for userid in data.get("follow_user", [])]
 
     async def get_external_contact(self, external_userid: str) -> ExternalContactDetail:
         """Read a customer and all follow relations, following ``next_cursor`` pages."""
@@ -241,14 +270,31 @@ class WeComClient(TokenClient):
 
     # -- directory ---------------------------------------------------------------------------
 
-    async def department_members(self, department_id: int) -> list[str]:
-        """The userids of a department and its sub-departments (``user/simplelist``)."""
+    async def department_tree(self, department_id: int) -> list[int]:
+        """A department and all its sub-departments, recursively (``department/simplelist``)."""
         data = await self._request(
-            "GET",
-            "/cgi-bin/user/simplelist",
-            params={"department_id": str(department_id), "fetch_child": "1"},
+            "GET", "/cgi-bin/department/simplelist", params={"id": str(department_id)}
+        )
+        return [int(d["id"]) for d in data.get("department_id", [])]
+
+    async def department_users(self, department_id: int) -> list[str]:
+        """The userids directly in one department (``user/simplelist``)."""
+        data = await self._request(
+            "GET", "/cgi-bin/user/simplelist", params={"department_id": str(department_id)}
         )
         return [str(member["userid"]) for member in data.get("userlist", [])]
+
+    async def department_members(self, department_id: int) -> list[str]:
+        """The userids of a department and its sub-departments, each listed once.
+
+        ``user/simplelist`` no longer documents ``fetch_child`` (since 2022-08), so walk the
+        sub-departments from ``department/simplelist`` and list each one.
+        """
+        members: dict[str, None] = {}
+        tree = await self.department_tree(department_id)
+        for department in dict.fromkeys([department_id, *tree]):
+            members.update(dict.fromkeys(await self.department_users(department)))
+        return list(members)
 
     # -- OAuth and JS-SDK --------------------------------------------------------------------
 

@@ -14,6 +14,9 @@ RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
 TOKEN_EXPIRED_ERRCODES = frozenset({40014, 42001})
 # Credential problems: retrying cannot help and repeated 40001 can ban the IP for an hour.
 AUTH_ERRCODES = frozenset({40001, 40013, 40125, 41001, 40014, 42001})
+# The app may not call this API (48002: e.g. 客户联系 not granted to the self-built app): an
+# administrator must change a setting; retrying cannot help.
+PERMISSION_ERRCODES = frozenset({48002})
 
 # Query parameters whose values are credentials: scrubbed from errors and logs, and masked in
 # the sandbox's call log.
@@ -55,7 +58,14 @@ class WeComAuthError(WeComAPIError):
     """The secret, corp id or token is wrong (40001, 40013, 41001, or 42001 after a refresh)."""
 
 
+class WeComPermissionError(WeComAPIError):
+    """The app lacks a permission in the WeCom admin console (48002); terminal."""
+
+
 def error_for(errcode: int, errmsg: str) -> WeComAPIError:
     """Build the typed error for an errcode answer."""
-    cls = WeComAuthError if errcode in AUTH_ERRCODES else WeComAPIError
-    return cls(errcode, errmsg)
+    if errcode in AUTH_ERRCODES:
+        return WeComAuthError(errcode, errmsg)
+    if errcode in PERMISSION_ERRCODES:
+        return WeComPermissionError(errcode, errmsg)
+    return WeComAPIError(errcode, errmsg)

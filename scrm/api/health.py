@@ -1,4 +1,4 @@
-"""Liveness, readiness (database and KV reachable) and Prometheus metrics."""
+"""Liveness, readiness (database and KV reachable; WeCom's start-up check) and metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from scrm.api.errors import json_error
 from scrm.appkeys import SERVICES
+from scrm.readiness import WECOM_READINESS
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 2.0
@@ -39,7 +40,16 @@ async def readyz(request: web.Request) -> web.Response:
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
         return json_error(503, "not_ready", f"unreachable: {', '.join(failed)}")
-    return web.json_response({"status": "ready", "checks": checks})
+    # WeCom's verdict is reported, not fatal: intake works without it and must keep taking
+    # callbacks (a 503 here would take the process out of a load balancer).
+    wecom = request.app.get(WECOM_READINESS)
+    if wecom is None:
+        return web.json_response({"status": "ready", "checks": checks})
+    checks["wecom_customer_api"] = wecom.status
+    if wecom.ok:
+        return web.json_response({"status": "ready", "checks": checks})
+    problem = {"check": "wecom_customer_api", "errcode": wecom.errcode, "message": wecom.message}
+    return web.json_response({"status": "degraded", "checks": checks, "problems": [problem]})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -52,8 +52,24 @@ async def list_sent(request: web.Request) -> web.Response:
 
 @routes.post("/_sandbox/staff")
 async def add_staff(request: web.Request) -> web.Response:
+    """``{"userid", "name"?, "department"?: [ids]}`` (default: the root department 1)."""
     data = await _json(request)
-    return web.json_response(asdict(_state(request).add_staff(data["userid"], data.get("name"))))
+    departments = [int(d) for d in data.get("department") or [1]]
+    member = _state(request).add_staff(data["userid"], data.get("name"), departments)
+    return web.json_response(asdict(member))
+
+
+@routes.post("/_sandbox/departments")
+async def add_department(request: web.Request) -> web.Response:
+    """``{"id", "name"?, "parentid"?: 1, "order"?}``: a department in the tree."""
+    data = await _json(request)
+    department = _state(request).add_department(
+        int(data["id"]),
+        data.get("name"),
+        int(data.get("parentid") or 1),
+        int(data.get("order") or 0),
+    )
+    return web.json_response(asdict(department))
 
 
 @routes.post("/_sandbox/customers")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from config.settings import Secret, WeComSettings
@@ -33,6 +34,13 @@ class SandboxConfig:
     welcome_code_ttl: float = 20.0
     oauth_code_ttl: float = 300.0
     follow_user_page_size: int = 500
+    # Whether the self-built app is listed under 客户联系 → 可调用接口的应用. Without it, its
+    # token gets 48002 on every externalcontact/* API, as on a real corp.
+    agent_customer_permission: bool = True
+    # Where the corp's state lives between runs (var/sandbox-state.json under `make run`);
+    # None keeps it in memory only, as tests want.
+    state_file: Path | None = None
+    state_save_delay: float = 0.5
     hang_seconds: float = 30.0
     callback_timeout: float = 5.0
     callback_retries: int = 3

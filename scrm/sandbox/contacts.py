@@ -1,4 +1,6 @@
-"""Customer contact APIs: ``externalcontact/get``, ``add_contact_way``, ``send_welcome_msg``."""
+"""Customer contact APIs (``externalcontact/get``, ``get_follow_user_list``,
+``add_contact_way``, ``send_welcome_msg``) and the directory (``department/simplelist``,
+``user/simplelist``)."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ async def get_external_contact(request: web.Request) -> web.Response:
     state = authorize(request)
     external_userid = request.query.get("external_userid", "")
     if not external_userid:
-        raise ApiError(40058, "external_userid missing")
+        raise ApiError(41035, "missing external userid")
     customer = state.customers.get(external_userid)
     relations = [
         r
@@ -70,13 +72,25 @@ async def get_external_contact(request: web.Request) -> web.Response:
     )
 
 
+async def get_follow_user_list(request: web.Request) -> web.Response:
+    """The members with 客户联系 enabled (every staff member, in the sandbox)."""
+    state = authorize(request)
+    return reply(follow_user=list(state.staff))
+
+
 async def add_contact_way(request: web.Request) -> web.Response:
-    """Create a 「联系我」 way; QR URL only for scene 2 (PROTOCOL §4.2)."""
+    """Create a 「联系我」 way; QR URL only for scene 2 (PROTOCOL §4.2).
+
+    41037/41038: type/scene missing; 41039/41040: type/scene not 1 or 2.
+    """
     state = authorize(request)
     data = body(request)
-    way_type, scene = data.get("type"), data.get("scene")
-    if way_type not in (1, 2) or scene not in (1, 2):
-        raise ApiError(40058, "type and scene must be 1 or 2")
+    way_type = require(data, "type", 41037)
+    scene = require(data, "scene", 41038)
+    if way_type not in (1, 2):
+        raise ApiError(41039, "invalid contact way type")
+    if scene not in (1, 2):
+        raise ApiError(41040, "invalid contact way scene")
     users = data.get("user") or []
     if way_type == 1 and len(users) != 1:
         raise ApiError(40058, "type 1 needs exactly one user")
@@ -101,7 +115,7 @@ async def send_welcome_msg(request: web.Request) -> web.Response:
     """Deliver a welcome message: 41050 unknown/expired code, 41051 code already used."""
     state = authorize(request)
     data = body(request)
-    code = state.welcome_codes.get(str(require(data, "welcome_code")))
+    code = state.welcome_codes.get(str(require(data, "welcome_code", 41049)))
     if code is None or code.expires_at <= state.clock():
         raise ApiError(41050, "invalid welcome_code")
     if code.used:
@@ -117,19 +131,38 @@ async def send_welcome_msg(request: web.Request) -> web.Response:
     return reply()
 
 
-async def user_simplelist(request: web.Request) -> web.Response:
-    """``user/simplelist``: the members of a department (1 = root holds everyone with
-    ``fetch_child=1``); the sandbox has no department tree below the root."""
-    state = authorize(request)
+def _department(state: SandboxState, raw: str | None) -> int:
     try:
-        department = int(request.query.get("department_id", ""))
+        department = int(raw or "")
     except ValueError:
         raise ApiError(60123, "invalid department id") from None
-    known = {d for member in state.staff.values() for d in member.departments} | {1}
-    if department not in known:
+    if department not in state.departments:
         raise ApiError(60123, "invalid department id")
-    everyone = department == 1 and request.query.get("fetch_child") == "1"
-    members = [m for m in state.staff.values() if everyone or department in m.departments]
+    return department
+
+
+async def department_simplelist(request: web.Request) -> web.Response:
+    """``department/simplelist?id=``: the department and every sub-department, recursively
+    (no ``id``: the whole tree)."""
+    state = authorize(request)
+    raw = request.query.get("id")
+    root = 1 if not raw else _department(state, raw)
+    return reply(
+        department_id=[
+            {"id": d.id, "parentid": d.parentid, "order": d.order} for d in state.subtree(root)
+        ]
+    )
+
+
+async def user_simplelist(request: web.Request) -> web.Response:
+    """``user/simplelist``: the members directly in one department.
+
+    ``fetch_child`` is ignored: WeCom no longer documents it (since 2022-08), so callers
+    walk ``department/simplelist`` and list each department.
+    """
+    state = authorize(request)
+    department = _department(state, request.query.get("department_id"))
+    members = [m for m in state.staff.values() if department in m.departments]
     return reply(
         userlist=[
             {"userid": m.userid, "name": m.name, "department": m.departments} for m in members
@@ -139,6 +172,8 @@ async def user_simplelist(request: web.Request) -> web.Response:
 
 def register(app: web.Application) -> None:
     app.router.add_get("/cgi-bin/user/simplelist", user_simplelist)
+    app.router.add_get("/cgi-bin/department/simplelist", department_simplelist)
+    app.router.add_get(f"{EXTERNAL}/get_follow_user_list", get_follow_user_list)
     app.router.add_get(f"{EXTERNAL}/get", get_external_contact)
     app.router.add_post(f"{EXTERNAL}/add_contact_way", add_contact_way)
     app.router.add_post(f"{EXTERNAL}/send_welcome_msg", send_welcome_msg)

@@ -36,6 +36,14 @@ class Staff:
 
 
 @dataclass
+class Department:
+    id: int
+    name: str
+    parentid: int  # 0 for the root (id 1)
+    order: int = 0
+
+
+@dataclass
 class Customer:
     external_userid: str
     name: str
@@ -101,6 +109,7 @@ class SandboxState:
         self.config = config
         self.clock = config.clock
         self.callback_url = config.callback_url
+        self.departments: dict[int, Department] = {1: Department(1, "总部", 0)}
         self.staff: dict[str, Staff] = {}
         self.customers: dict[str, Customer] = {}
         self.relations: dict[tuple[str, str], Relation] = {}
@@ -127,9 +136,35 @@ class SandboxState:
 
     # -- people ------------------------------------------------------------------------------
 
+    def add_department(
+        self, id: int, name: str | None = None, parentid: int = 1, order: int = 0
+    ) -> Department:
+        """Add (or move) a department under ``parentid``, which is created under the root if
+        it does not exist yet."""
+        if id == 1:
+            return self.departments[1]
+        if parentid not in self.departments:
+            self.add_department(parentid)
+        self.departments[id] = Department(id, name or f"部门{id}", parentid, order)
+        return self.departments[id]
+
+    def subtree(self, root: int) -> list[Department]:
+        """``root`` and every department below it, parents before children."""
+        found, seen = [self.departments[root]], {root}
+        for department in found:  # grows while iterating: a breadth-first walk
+            for child in self.departments.values():
+                if child.parentid == department.id and child.id not in seen:
+                    seen.add(child.id)
+                    found.append(child)
+        return found
+
     def add_staff(
         self, userid: str, name: str | None = None, departments: Sequence[int] = (1,)
     ) -> Staff:
+        """Add a member; departments they are in that do not exist yet hang off the root."""
+        for department in departments:
+            if department not in self.departments:
+                self.add_department(department)
         self.staff[userid] = Staff(userid, name or userid, list(departments))
         return self.staff[userid]
 
@@ -241,8 +276,19 @@ STATE = web.AppKey("scrm_sandbox_state", SandboxState)
 WECOM_TOKENS = ("contact", "agent")
 
 
+CUSTOMER_APIS = "/cgi-bin/externalcontact/"
+
+
 def authorize(request: web.Request, kinds: tuple[str, ...] = WECOM_TOKENS) -> SandboxState:
-    """Check the query's access_token (41001/40014/42001) and return the state."""
+    """Check the query's access_token (41001/40014/42001) and the app's permission (48002)."""
     state = request.app[STATE]
-    state.check_token(request.query.get("access_token"), kinds)
+    token = state.check_token(request.query.get("access_token"), kinds)
+    if (
+        request.path.startswith(CUSTOMER_APIS)
+        and token.kind == "agent"
+        and not state.config.agent_customer_permission
+    ):
+        # WeCom's words: only the 客户联系 system app or a self-built app configured under
+        # 可调用应用 may call customer APIs.
+        raise ApiError(48002, "api forbidden: the app has no 客户联系 permission")
     return state

@@ -94,3 +94,17 @@ def test_toml_file_with_env_override_and_unknown_keys(tmp_path: Path) -> None:
         load_settings(production(tmp_path, SCRM_CONFIG=str(path)))
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(production(tmp_path, SCRM_CONFIG=str(tmp_path / "missing.toml")))
+
+
+def test_customer_calls_use_the_self_built_app_unless_a_contact_secret_is_set(
+    tmp_path: Path,
+) -> None:
+    """New corps (after 2023-12-01) have no usable 客户联系 secret: unset is the default."""
+    new_corp = production(tmp_path)
+    del new_corp["SCRM_CONTACT_SECRET"]
+    wecom = load_settings(new_corp).wecom
+    assert (wecom.customer_app, wecom.customer_secret.value) == ("agent", "agent-secret-value")
+    wecom = load_settings(production(tmp_path)).wecom
+    assert (wecom.customer_app, wecom.customer_secret.value) == ("contact", "contact-secret-value")
+    sandbox = load_settings({"SCRM_VAR_DIR": str(tmp_path / "dev")}).wecom
+    assert sandbox.customer_app == "agent"  # `make run` exercises the default path

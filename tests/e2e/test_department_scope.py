@@ -55,6 +55,32 @@ async def test_department_scope_follows_the_wecom_directory(stack: Stack) -> Non
     assert outcomes == [("sales", "allowed"), ("sales", "denied"), ("sales", "allowed")]
 
 
+async def test_a_parent_department_scope_covers_its_sub_departments(stack: Stack) -> None:
+    """Sub-departments come from department/simplelist, not user/simplelist's fetch_child
+    (which WeCom no longer documents and the sandbox ignores)."""
+    state = stack.sandbox.state
+    state.add_department(2, "销售部")
+    state.add_department(21, "华东", parentid=2)
+    state.add_department(211, "上海", parentid=21)
+    state.add_department(3, "客服部")
+    state.add_staff("zhangsan", departments=(211,))  # two levels below the scope
+    state.add_staff("wangwu", departments=(3,))
+    messages = [chat("p1", "zhangsan", "wmA"), chat("p2", "wangwu", "wmB")]
+    assert (await stack.api("POST", "/api/v1/messages", json=messages))[0] == 200
+    await stack.drain()
+    runtime = stack.server.app[SERVICES].archive
+    assert runtime is not None
+    token = await add_reviewer(runtime, "east", "reviewer", parse_scope("departments:2"))
+    status, found = await stack.api(
+        "POST", "/api/v1/archive/search", json={"justification": WHY},
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    assert status == 200
+    assert [m["msgid"] for m in found["messages"]] == ["p1"]
+    listed = {c.query["department_id"] for c in stack.sandbox_calls("user/simplelist")}
+    assert listed == {"2", "21", "211"}
+
+
 async def test_unknown_department_is_refused_and_audited(stack: Stack) -> None:
     runtime = stack.server.app[SERVICES].archive
     assert runtime is not None

@@ -99,7 +99,8 @@ async def test_add_contact_way_scene_1_has_no_qr(sandbox: TestClient, state: San
         ({"type": 1, "scene": 2, "user": ["zhangsan"], "state": "x" * 31}, 40058),
         ({"type": 1, "scene": 2, "user": ["ghost"]}, 40003),
         ({"type": 1, "scene": 2, "user": []}, 40058),
-        ({"type": 3, "scene": 2, "user": ["zhangsan"]}, 40058),
+        ({"type": 3, "scene": 2, "user": ["zhangsan"]}, 41039),
+        ({"type": 1, "scene": 3, "user": ["zhangsan"]}, 41040),
     ],
 )
 async def test_add_contact_way_errors(

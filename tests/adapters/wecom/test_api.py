@@ -132,13 +132,23 @@ async def test_get_user_info(client: WeComClient, state: SandboxState) -> None:
     assert caught.value.errcode == 40029
 
 
-async def test_department_members(client: WeComClient, state: SandboxState) -> None:
+async def test_department_members_walk_the_tree(client: WeComClient, state: SandboxState) -> None:
+    """Sub-departments come from department/simplelist, each listed on its own: WeCom no
+    longer documents user/simplelist's fetch_child."""
+    state.add_department(2, "销售部")
+    state.add_department(21, "华东", parentid=2)
+    state.add_department(211, "上海", parentid=21)
+    state.add_department(3, "客服部")
     state.add_staff("zhangsan", departments=(2,))
-    state.add_staff("lisi", departments=(2, 3))
+    state.add_staff("lisi", departments=(211, 3))
     state.add_staff("wangwu", departments=(3,))
+    state.add_staff("boss")  # the root department
     assert sorted(await client.department_members(2)) == ["lisi", "zhangsan"]
-    assert sorted(await client.department_members(1)) == ["lisi", "wangwu", "zhangsan"]
+    assert sorted(await client.department_members(21)) == ["lisi"]
+    assert sorted(await client.department_members(1)) == ["boss", "lisi", "wangwu", "zhangsan"]
+    assert await client.department_tree(2) == [2, 21, 211]
+    assert await client.department_users(2) == ["zhangsan"]
     with pytest.raises(WeComAPIError) as caught:
         await client.department_members(99)
     assert caught.value.errcode == 60123
-    assert state.calls.find("user/simplelist")[0].query["fetch_child"] == "1"
+    assert all("fetch_child" not in c.query for c in state.calls.find("user/simplelist"))
