@@ -56,8 +56,20 @@ async def exchange(
     if status >= 500:
         raise WeComConnectionError(f"{what}: HTTP {status}")
     if status != 200:
-        raise WeComError(f"{what}: HTTP {status}")
+        # An errcode in the body says more than the status: classify it like any answer.
+        raise _errcode_in(body) or WeComError(f"{what}: HTTP {status}")
     return RawResponse(status, content_type, body)
+
+
+def _errcode_in(body: bytes) -> WeComError | None:
+    try:
+        data = jsonlib.loads(body)
+    except ValueError:
+        return None
+    errcode = data.get("errcode") if isinstance(data, dict) else None
+    if not isinstance(errcode, int) or not errcode:
+        return None
+    return error_for(errcode, str(data.get("errmsg", "")))
 
 
 def decode_json(response: RawResponse, what: str) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """`create_sandbox_app`: the WeCom peer as one aiohttp app, and `SandboxServer` to run it.
 
 The middleware is where the sandbox behaves like WeCom for every API path: it parses the
-JSON body (47001 on garbage), applies injected faults, turns `ApiError` into the errcode
-envelope and records the call. ``/_sandbox/...`` admin paths skip all of that.
+JSON body (40058 "wrong json format" on garbage), applies injected faults, turns `ApiError`
+into the errcode envelope, answers an unknown path (errcode 404) or a wrong method (40058)
+in that same JSON envelope rather than as plain-text HTTP errors, and records the call.
+``/_sandbox/...`` admin paths skip all of that.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from scrm.sandbox.state import STATE, SandboxState
 from scrm.sandbox.wire import ERRCODE, JSON_BODY, ApiError, answer, parse_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# No public errcode names an unknown API path; the sandbox answers 404 inside the usual
+# errcode envelope (HTTP 200), so clients classify it like any other terminal errcode.
+UNKNOWN_PATH = 404
 SESSION = web.AppKey("scrm_sandbox_session", aiohttp.ClientSession)
 
 
@@ -43,6 +48,12 @@ async def wecom_middleware(request: web.Request, handler: Handler) -> web.Stream
             response = await handler(request)
     except ApiError as exc:
         response = answer(exc.errcode, exc.errmsg)
+    except web.HTTPNotFound:
+        response = answer(UNKNOWN_PATH, f"api not found: {request.path}")
+    except web.HTTPMethodNotAllowed as exc:
+        # PROTOCOL §4.12: 40058 covers "GET vs POST"; the answer names the method wanted.
+        allowed = "/".join(sorted(exc.allowed_methods))
+        response = answer(40058, f"invalid parameter, {allowed} request required")
     except web.HTTPException as exc:
         state.calls.record(request, payload, None, exc.status)
         raise

@@ -9,21 +9,29 @@ from typing import Any
 from aiohttp import web
 
 from scrm.sandbox.state import STATE, authorize
-from scrm.sandbox.wire import ApiError, body, byte_len, reply, require
+from scrm.sandbox.wire import ApiError, body, byte_len, reply, require, truncate_bytes
 
-# Byte limits by channel and msgtype (PROTOCOL §4.6, §4.7).
-APP_LIMITS = {"text": 2048, "markdown": 2048}
+# Byte limits by channel and msgtype (PROTOCOL §4.6, §4.7). App and app-chat text longer
+# than 2048 bytes is cut ("超过将截断"), not refused; the other limits refuse with 40058.
+APP_LIMITS = {"markdown": 2048}
+APP_TRUNCATE = {"text": 2048}
 ROBOT_LIMITS = {"text": 2048, "markdown": 4096, "markdown_v2": 4096}
 
 
-def _content(data: dict[str, Any], limits: dict[str, int]) -> tuple[str, dict[str, Any]]:
+def _content(
+    data: dict[str, Any], limits: dict[str, int], truncate: dict[str, int] | None = None
+) -> tuple[str, dict[str, Any]]:
     msgtype = str(require(data, "msgtype"))
     content = data.get(msgtype)
     if not isinstance(content, dict) or not content:
         raise ApiError(40058, f"{msgtype} missing")
+    text = str(content.get("content", ""))
     limit = limits.get(msgtype)
-    if limit is not None and byte_len(str(content.get("content", ""))) > limit:
+    if limit is not None and byte_len(text) > limit:
         raise ApiError(40058, f"{msgtype}.content exceed max length {limit}")
+    cut = (truncate or {}).get(msgtype)
+    if cut is not None and byte_len(text) > cut:
+        content = {**content, "content": truncate_bytes(text, cut)}
     return msgtype, content
 
 
@@ -33,10 +41,10 @@ async def message_send(request: web.Request) -> web.Response:
     data = body(request)
     if data.get("agentid") != state.config.agent_id:
         raise ApiError(40056, "invalid agentid")
-    msgtype, content = _content(data, APP_LIMITS)
+    msgtype, content = _content(data, APP_LIMITS, APP_TRUNCATE)
     touser = [u for u in str(data.get("touser") or "").split("|") if u]
     if not touser and not data.get("toparty") and not data.get("totag"):
-        raise ApiError(40058, "touser, toparty and totag are all empty")
+        raise ApiError(82001, "touser, toparty and totag are all empty")
     if touser == ["@all"]:
         valid, invalid = list(state.staff), []
     else:
@@ -58,7 +66,7 @@ async def appchat_send(request: web.Request) -> web.Response:
     chatid = str(require(data, "chatid"))
     if chatid not in state.appchats:
         raise ApiError(86003, "chat not found")
-    msgtype, content = _content(data, APP_LIMITS)
+    msgtype, content = _content(data, APP_LIMITS, APP_TRUNCATE)
     state.sent["appchat"].append({"chatid": chatid, "msgtype": msgtype, msgtype: content})
     return reply()
 

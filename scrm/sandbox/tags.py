@@ -87,6 +87,8 @@ async def mark_tag(request: web.Request) -> web.Response:
     if not add and not remove:
         raise ApiError(40058, "add_tag and remove_tag cannot both be empty")
     userid, external_userid = data.get("userid", ""), data.get("external_userid", "")
+    if not external_userid:
+        raise ApiError(41035, "missing external userid")
     if userid not in state.staff:
         raise ApiError(40003, "invalid userid")
     relation = state.relation(userid, external_userid)

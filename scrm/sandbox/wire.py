@@ -38,8 +38,14 @@ def body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+# WeCom's global errcode page: a body that is not valid JSON gets an errmsg containing
+# "Warning: wrong json format."; the errcode is 40058 (invalid parameter).
+WRONG_JSON = "invalid parameter, Warning: wrong json format."
+
+
 async def parse_body(request: web.Request) -> dict[str, Any] | None:
-    """Parse a POST body; raise 47001 (WeCom's "data format error") for non-JSON."""
+    """Parse a POST body; raise 40058 ("wrong json format") for a body that is not a JSON
+    object."""
     if request.method != "POST":
         return None
     raw = await request.read()
@@ -48,18 +54,24 @@ async def parse_body(request: web.Request) -> dict[str, Any] | None:
     try:
         data = json.loads(raw)
     except ValueError:
-        raise ApiError(47001, "data format error") from None
+        raise ApiError(40058, WRONG_JSON) from None
     if not isinstance(data, dict):
-        raise ApiError(47001, "data format error")
+        raise ApiError(40058, WRONG_JSON)
     return data
 
 
-def require(data: dict[str, Any] | Any, name: str) -> Any:
-    """A required field; WeCom answers 40058 (invalid parameter) when it is missing."""
+def require(data: dict[str, Any] | Any, name: str, errcode: int = 40058) -> Any:
+    """A required field; WeCom answers the API's own "missing X" errcode (41035 external
+    userid, 41049 welcome_code, …) or 40058 (invalid parameter) when it is missing."""
     value = data.get(name) if isinstance(data, dict) else None
     if value in (None, "", []):
-        raise ApiError(40058, f"{name} missing or empty")
+        raise ApiError(errcode, f"{name} missing or empty")
     return value
+
+
+def truncate_bytes(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes without splitting a character."""
+    return text.encode()[:limit].decode(errors="ignore")
 
 
 def byte_len(text: str) -> int:

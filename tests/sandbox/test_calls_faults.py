@@ -37,14 +37,6 @@ async def test_calls_are_logged_without_credentials(
     assert (await (await sandbox.get("/_sandbox/calls")).json())["calls"] == []
 
 
-async def test_bad_json_is_47001(sandbox: TestClient) -> None:
-    token = await get_token(sandbox)
-    resp = await sandbox.post(
-        "/cgi-bin/message/send", params={"access_token": token}, data=b"{not json"
-    )
-    assert (await resp.json())["errcode"] == 47001
-
-
 @pytest.mark.parametrize("errcode", [-1, 45009, 42001])
 async def test_errcode_fault_hits_the_next_n_calls(sandbox: TestClient, errcode: int) -> None:
     resp = await sandbox.post(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from adapters.kv.memory import MemoryKV
 from adapters.wecom import (
@@ -15,7 +17,9 @@ from adapters.wecom import (
     WeComClient,
     WeComConnectionError,
     WeComError,
+    WeComPermissionError,
 )
+from adapters.wecom.transport import exchange
 from config.settings import Secret
 from scrm.sandbox import SandboxState
 
@@ -129,3 +133,45 @@ async def test_no_token_or_secret_in_errors_or_logs(
 
 def test_secret_is_hidden_in_client_repr(client: WeComClient) -> None:
     assert CONTACT_SECRET not in repr(client) and CONTACT_SECRET not in repr(vars(client))
+
+
+async def test_permission_error_is_typed_and_terminal(
+    client: WeComClient, state: SandboxState, sleeps: list[float]
+) -> None:
+    state.faults.inject("mark_tag", errcode=48002)
+    with pytest.raises(WeComPermissionError) as caught:
+        await client.mark_tag("zhangsan", "wmX", add=["etX"])
+    assert caught.value.errcode == 48002 and not caught.value.retryable and sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (404, b'{"errcode": 404, "errmsg": "api not found"}', WeComAPIError),
+        (403, b'{"errcode": 48002, "errmsg": "api forbidden"}', WeComPermissionError),
+        (404, b"404 page not found", WeComError),
+    ],
+)
+async def test_non_200_answers_are_classified_by_their_errcode(
+    aiohttp_server: Callable[..., Any], status: int, body: bytes, expected: type[Exception]
+) -> None:
+    """An errcode in a non-200 answer says more than the status, so it is used when present."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/cgi-bin/x", handler)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(expected) as caught:
+            await exchange(
+                session,
+                "GET",
+                str(server.make_url("/cgi-bin/x")),
+                params=None,
+                json=None,
+                timeout=2.0,
+                what="x",
+            )
+    assert type(caught.value) is expected
