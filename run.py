@@ -44,13 +44,16 @@ async def serve(settings: Settings) -> None:
     from scrm.db import redact_url
     from scrm.sandbox.app import SandboxServer
     from scrm.sandbox.config import SandboxConfig
+    from scrm.sandbox.persist import STATE_FILE_NAME
 
     stop = _stop_on_signals()
     sandbox: SandboxServer | None = None
     service_url = f"http://{settings.host}:{settings.port}"
     if settings.sandbox:
         config = SandboxConfig.from_settings(
-            settings.wecom, callback_url=f"{service_url}/wecom/callback"
+            settings.wecom,
+            callback_url=f"{service_url}/wecom/callback",
+            state_file=settings.var_dir / STATE_FILE_NAME,  # the same corp after a restart
         )
         sandbox = SandboxServer(config, host="127.0.0.1", port=settings.sandbox_port)
         await sandbox.start()
@@ -74,11 +77,14 @@ async def serve(settings: Settings) -> None:
 async def sandbox_only(settings: Settings) -> None:
     from scrm.sandbox.app import SandboxServer
     from scrm.sandbox.config import SandboxConfig
+    from scrm.sandbox.persist import STATE_FILE_NAME
 
     stop = _stop_on_signals()
     service_url = f"http://{settings.host}:{settings.port}"
     config = SandboxConfig.from_settings(
-        settings.wecom, callback_url=f"{service_url}/wecom/callback"
+        settings.wecom,
+        callback_url=f"{service_url}/wecom/callback",
+        state_file=settings.var_dir / STATE_FILE_NAME,
     )
     async with SandboxServer(config, port=settings.sandbox_port) as sandbox:
         print(f"WeCom sandbox on {sandbox.url}, sending callbacks to {config.callback_url}")

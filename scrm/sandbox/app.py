@@ -19,6 +19,7 @@ from aiohttp import web, web_log
 from adapters.wecom.errors import scrub
 from scrm.sandbox import admin, contacts, messages, miniprogram, oauth, tags, tokens
 from scrm.sandbox.config import SandboxConfig
+from scrm.sandbox.persist import StateSaver
 from scrm.sandbox.sender import CallbackSender
 from scrm.sandbox.state import STATE, SandboxState
 from scrm.sandbox.wire import ERRCODE, JSON_BODY, ApiError, answer, parse_body
@@ -28,6 +29,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # errcode envelope (HTTP 200), so clients classify it like any other terminal errcode.
 UNKNOWN_PATH = 404
 SESSION = web.AppKey("scrm_sandbox_session", aiohttp.ClientSession)
+SAVER = web.AppKey("scrm_sandbox_saver", StateSaver)
+
+
+@web.middleware
+async def persist_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """After every call, in case it changed the corp: save the state (debounced) if kept."""
+    try:
+        return await handler(request)
+    finally:
+        saver = request.app.get(SAVER)
+        if saver is not None:
+            saver.touch()
 
 
 @web.middleware
@@ -90,10 +103,20 @@ async def _release_hangs(app: web.Application) -> None:
     app[STATE].faults.release.set()
 
 
+async def _save_state(app: web.Application) -> None:
+    app[SAVER].close()
+
+
 def create_sandbox_app(config: SandboxConfig, state: SandboxState | None = None) -> web.Application:
-    """Build the sandbox; pass ``state`` to keep a handle on it for direct setup in tests."""
-    app = web.Application(middlewares=[wecom_middleware])
+    """Build the sandbox; pass ``state`` to keep a handle on it for direct setup in tests.
+
+    With ``config.state_file`` the corp is loaded from that file now and saved back to it.
+    """
+    app = web.Application(middlewares=[persist_middleware, wecom_middleware])
     app[STATE] = state or SandboxState(config)
+    if config.state_file is not None:
+        app[SAVER] = StateSaver.open(app[STATE], config.state_file, config.state_save_delay)
+        app.on_cleanup.append(_save_state)
     app.cleanup_ctx.append(_client_session)
     app.on_shutdown.append(_release_hangs)
     for area in (tokens, contacts, tags, messages, oauth, miniprogram, admin):
