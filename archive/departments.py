@@ -1,8 +1,10 @@
 """Department scopes: a reviewer scoped to departments sees the staff in them today.
 
-WeCom's directory (`user/simplelist`, through the adapter) says who is in a department,
-sub-departments included; the answer is cached in the shared KV for five minutes, so a
-transfer takes effect within that time and a burst of queries costs one directory call.
+WeCom's directory, through the adapter, says who is in a department, sub-departments
+included: `department/simplelist` gives the sub-departments and `user/simplelist` lists each
+one (its `fetch_child` is no longer documented, so it is not relied on). The answer is cached
+in the shared KV for five minutes, so a transfer takes effect within that time and a burst of
+queries costs one walk of the directory. A failed walk refuses the query (503, audited).
 """
 
 from __future__ import annotations
