@@ -131,6 +131,7 @@ async def test_unknown_customer_is_404(stack: Stack) -> None:
 async def test_health_and_readiness_and_metrics(stack: Stack) -> None:
     assert await stack.api("GET", "/healthz", headers={}) == (200, {"status": "ok"})
     status, ready = await stack.api("GET", "/readyz", headers={})
-    assert (status, ready["checks"]) == (200, {"database": "ok", "kv": "ok"})
+    assert (status, ready["status"]) == (200, "ready")
+    assert ready["checks"] == {"database": "ok", "kv": "ok", "wecom_customer_api": "ok"}
     status, text = await stack.api("GET", "/metrics", headers={})
     assert status == 200 and b"scrm_callbacks_total" in text
