@@ -268,6 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(sandbox_only(settings))
     except ArchiveCryptoError as exc:  # e.g. a data key wrapped under a KEK not in the ring
         print(f"refusing to start: {exc}", file=sys.stderr)
+        archive = settings.archive
+        if not archive.keys and not archive.key_file.exists():
+            print(
+                f"create the key ring once with: {python_command()} run.py archive init-keys",
+                file=sys.stderr,
+            )
         return 2
     except PortUnavailable as exc:
         print(f"refusing to start: {exc}", file=sys.stderr)

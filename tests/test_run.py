@@ -19,6 +19,12 @@ from config import Secret, Settings
 from scrm.events.router import Dispatcher
 
 ROOT = Path(__file__).resolve().parents[1]
+# This interpreter as the service started in ROOT names it.
+PYTHON_FROM_ROOT = (
+    os.path.relpath(sys.executable, ROOT)
+    if Path(sys.executable).is_relative_to(ROOT)
+    else sys.executable
+)
 # What an operator acts on none of, at INFO (issue 8): library lifecycle, scheduler ticks,
 # events declared as not handled yet, and the database thread outliving a failed start.
 NOISE = (
@@ -178,3 +184,25 @@ async def test_first_run_banner_commands_work_in_a_fresh_shell(tmp_path: Path) -
     output = "\n".join(log)
     assert service.returncode == 0, output
     assert [noise for noise in NOISE if noise in output] == [], output
+
+
+async def test_production_without_keys_is_told_how_to_make_them(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    env = clean_env(
+        SCRM_CORP_ID="wwprod0001", SCRM_CALLBACK_TOKEN="token", SCRM_CALLBACK_AES_KEY="k" * 43,
+        SCRM_CONTACT_SECRET="secret", SCRM_AGENT_ID="1000002", SCRM_AGENT_SECRET="secret",
+        SCRM_ADMIN_TOKEN="admin-token-0123456789", SCRM_DATABASE_URL=postgres_url,
+        SCRM_PORT="0", SCRM_VAR_DIR=str(tmp_path), SCRM_WORKER_CONCURRENCY="0",
+        SCRM_ARCHIVE_KEY_FILE=str(tmp_path / "keys" / "archive.json"),
+    )  # fmt: skip
+    code, out = await run_py(env, "serve")
+    assert code == 2, out
+    assert "production does not generate keys" in out
+    hint = f"create the key ring once with: {PYTHON_FROM_ROOT} run.py archive init-keys"
+    assert out.splitlines()[-1] == hint
+    code, out = await run_py(env, "archive", "init-keys")
+    assert code == 0, out
+    assert f"SCRM_ARCHIVE_KEY_FILE={tmp_path / 'keys' / 'archive.json'}" in out
+    code, out = await run_py(env, "archive", "verify")  # the production ring opens
+    assert code == 0, out
