@@ -165,7 +165,7 @@ def sandbox_banner(settings: Settings, service_url: str, sandbox_url: str) -> st
     wecom = settings.wecom
     token = settings.admin_token.value
     exports = shell_exports(settings, service_url, sandbox_url)
-    auth = '-H "Authorization: Bearer $TOKEN"'
+    curl = "curl -w '\\n' -H \"Authorization: Bearer $TOKEN\""  # -w: a newline after the JSON
     return "\n".join(
         [
             "",
@@ -182,8 +182,8 @@ def sandbox_banner(settings: Settings, service_url: str, sandbox_url: str) -> st
             *([f"  export {exports}"] if exports else []),
             f"  TOKEN={shlex.quote(token)}",
             f"  {python_command()} run.py simulate   # customers add staff via QR, then chat",
-            f"  curl {auth} {service_url}/api/v1/events/stats",
-            f"  curl {auth} '{service_url}/api/v1/events?limit=5'",
+            f"  {curl} {service_url}/api/v1/events/stats",
+            f"  {curl} '{service_url}/api/v1/events?limit=5'",
             "",
         ]
     )

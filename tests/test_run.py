@@ -153,6 +153,7 @@ async def keep_reading(stream: asyncio.StreamReader, log: list[str]) -> None:
         log.append(line.decode().rstrip())
 
 
+@pytest.mark.slow
 async def test_first_run_banner_commands_work_in_a_fresh_shell(tmp_path: Path) -> None:
     """Start the service, paste the banner's commands into bash elsewhere, read the log."""
     bash, curl = shutil.which("bash"), shutil.which("curl")
@@ -186,6 +187,7 @@ async def test_first_run_banner_commands_work_in_a_fresh_shell(tmp_path: Path) -
     assert [noise for noise in NOISE if noise in output] == [], output
 
 
+@pytest.mark.slow
 async def test_production_without_keys_is_told_how_to_make_them(
     postgres_url: str, tmp_path: Path
 ) -> None:
