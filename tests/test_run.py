@@ -82,6 +82,13 @@ async def test_a_busy_port_is_one_line_naming_the_variable(
     assert not (tmp_path / "scrm.db").exists()  # checked before the database was opened
 
 
+async def test_a_command_prints_its_result_and_no_library_chatter(tmp_path: Path) -> None:
+    code, out = await run_py(clean_env(SCRM_VAR_DIR=str(tmp_path)), "migrate")
+    assert code == 0, out
+    [line] = out.splitlines()  # before, also INFO "Tortoise-ORM shutdown" from tortoise
+    assert line.startswith(f"sqlite://{tmp_path}/scrm.db: applied ['0_"), line
+
+
 def test_banner_commands_name_this_python_the_token_and_the_ports(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -178,6 +185,7 @@ async def test_first_run_banner_commands_work_in_a_fresh_shell(tmp_path: Path) -
         assert "service recorded 5/5 customers" in pasted
         assert '{"events": {"received": ' in pasted  # the curl lines were authorised
         assert '"error"' not in pasted
+        assert [noise for noise in NOISE if noise in pasted + err.decode()] == []
     finally:
         os.killpg(service.pid, signal.SIGTERM)
         await asyncio.wait_for(service.wait(), timeout=60)
