@@ -179,8 +179,8 @@ def sandbox_banner(settings: Settings, service_url: str, sandbox_url: str) -> st
             "",
             "Try, in another shell:",
             f"  cd {shlex.quote(os.getcwd())}",
-            *([f"  export {exports}"] if exports else []),
             f"  TOKEN={shlex.quote(token)}",
+            *([f"  export {exports}"] if exports else []),  # may pass $TOKEN on
             f"  {python_command()} run.py simulate   # customers add staff via QR, then chat",
             f"  {curl} {service_url}/api/v1/events/stats",
             f"  {curl} '{service_url}/api/v1/events?limit=5'",

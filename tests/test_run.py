@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +107,26 @@ def test_banner_commands_name_this_python_the_token_and_the_ports(
     assert "export" not in default  # the defaults need nothing set
     moved = run.sandbox_banner(settings, "http://127.0.0.1:9000", "http://127.0.0.1:9001")
     assert "  export SCRM_PORT=9000 SCRM_SANDBOX_PORT=9001" in moved
+
+
+def test_a_configured_token_and_directory_reach_the_second_shell(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    token = "configured-token-'0123456789"  # quoting matters
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCRM_ADMIN_TOKEN", token)
+    settings = Settings(admin_token=Secret(token), var_dir=tmp_path / "state")
+    banner = run.sandbox_banner(settings, "http://127.0.0.1:8080", "http://127.0.0.1:8081")
+    setup = [
+        line.strip()
+        for line in banner.splitlines()
+        if line.startswith(("  cd", "  TOKEN", "  export"))
+    ]
+    script = "\n".join([*setup, "printenv SCRM_ADMIN_TOKEN SCRM_VAR_DIR", "pwd"])
+    shell = subprocess.run(
+        ["bash", "-e", "-c", script], env=clean_env(), cwd="/", capture_output=True, text=True
+    )
+    assert shell.stdout.splitlines() == [token, str(tmp_path / "state"), str(tmp_path)]
 
 
 def test_python_outside_the_directory_is_named_by_its_full_path(
