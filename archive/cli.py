@@ -1,4 +1,4 @@
-"""Archive commands for `run.py`: reviewers, import, verify, key rotation, daily jobs."""
+"""Archive commands for `run.py`: reviewers, import, verify, keys, rotation, daily jobs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Any
 from adapters.kv import open_kv
 from archive.audit import AuditEvent, append_audit
 from archive.checkpoints import sign_checkpoints
-from archive.errors import ArchiveCryptoError
+from archive.errors import ArchiveCryptoError, KeyRingError
 from archive.importer import import_jsonl
+from archive.keyfile import generate_key_file
 from archive.retention import apply_retention
 from archive.reviewers import ROLES, add_reviewer, parse_scope
 from archive.rotate import retire_kek, rotate_kek
@@ -38,6 +39,10 @@ def add_commands(subparsers: Any) -> None:
 
     archive = subparsers.add_parser("archive", help="the encrypted compliance archive")
     asub = archive.add_subparsers(dest="archive_command", required=True)
+    init = asub.add_parser("init-keys", help="create the archive key file (once, before the start)")
+    init.add_argument(
+        "--file", type=Path, default=None, help="default: SCRM_ARCHIVE_KEY_FILE or var/keys/…"
+    )
     imp = asub.add_parser("import", help="import WeCom message JSON, one per line")
     imp.add_argument("file", type=Path)
     ver = asub.add_parser("verify", help="re-check chains, GCM tags and checkpoints")
@@ -58,6 +63,8 @@ async def run_command(
     `routers` (run.py's) decide which handlers an imported message's `chat.message` event
     fans out to, exactly as in the service.
     """
+    if (args.command, args.archive_command) == ("archive", "init-keys"):
+        return init_keys(args.file or settings.archive.key_file, settings)  # no database yet
     db = await open_database(settings.database_url)
     kv = open_kv(settings.redis_url, prefix="scrm")  # rings the service's workers
     inbox = Inbox(db, Dispatcher(routers), kv)
@@ -72,6 +79,23 @@ async def run_command(
         await inbox.close()
         await kv.close()
         await close_database()
+
+
+def init_keys(path: Path, settings: Settings) -> int:
+    """Write a fresh key ring to a new owner-only file and say what to set; never overwrite."""
+    try:
+        generate_key_file(path)
+    except (KeyRingError, OSError) as exc:
+        print(f"archive init-keys: {exc}", file=sys.stderr)
+        return 2
+    path = path.resolve()
+    print(f"wrote a new archive key ring to {path} (mode 0600, owner only)")
+    print("Back it up now, apart from the database: whoever holds it can read the archive,")
+    print("and losing it loses the archive. Then, for every scrm process, set:")
+    print(f"  SCRM_ARCHIVE_KEY_FILE={path}")
+    if settings.archive.keys:
+        print("Note: SCRM_ARCHIVE_KEYS is set and wins over every key file; unset it.")
+    return 0
 
 
 async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime, inbox: Inbox) -> int:

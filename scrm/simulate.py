@@ -128,7 +128,9 @@ async def _wait_until_processed(
         async with http.get(f"{service}/api/v1/events/stats", headers=headers) as response:
             response.raise_for_status()
             stats = dict(await response.json())
-        if (stats["received"] >= events and stats["pending"] == 0) or time.monotonic() > deadline:
+        runs, received = stats["runs"], stats["events"]["received"]
+        finished = received >= events and runs["pending"] + runs["running"] == 0
+        if finished or time.monotonic() > deadline:
             return stats
         await asyncio.sleep(0.2)
 

@@ -74,7 +74,10 @@ async def test_dead_letter_listing_and_replay(stack: Stack) -> None:
     )
     await stack.drain()
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    assert stats == {"received": 1, "pending": 0, "done": 0, "dead": 1}
+    assert stats == {
+        "events": {"received": 1},
+        "runs": {"pending": 0, "running": 0, "done": 0, "dead": 1},
+    }
     status, page = await stack.api("GET", "/api/v1/events?status=dead")
     assert status == 200
     [event] = page["events"]
@@ -96,6 +99,21 @@ async def test_dead_letter_listing_and_replay(stack: Stack) -> None:
     assert (status, body["error"]["code"]) == (404, "not_found")
 
 
+async def test_stats_count_events_and_their_handler_runs_apart(stack: Stack) -> None:
+    # One chat message is one event fanned out to two runs (archive and auto-tagging).
+    message = {
+        "msgid": "STATS-1", "action": "send", "from": "wmSTATS0001", "tolist": ["zhangsan"],
+        "roomid": "", "msgtime": 1_796_000_000_000, "msgtype": "text", "text": {"content": "hi"},
+    }  # fmt: skip
+    assert (await stack.api("POST", "/api/v1/messages", json=[message]))[1]["accepted"] == 1
+    await stack.drain()
+    _, stats = await stack.api("GET", "/api/v1/events/stats")
+    assert stats == {
+        "events": {"received": 1},
+        "runs": {"pending": 0, "running": 0, "done": 2, "dead": 0},
+    }
+
+
 async def test_transient_wecom_errors_are_retried_inside_the_run(stack: Stack) -> None:
     stack.sandbox.state.add_relation("zhangsan", "wmBUSY00001")
     stack.sandbox.state.faults.inject("externalcontact/get", kind="errcode", errcode=-1, count=1)
@@ -105,7 +123,7 @@ async def test_transient_wecom_errors_are_retried_inside_the_run(stack: Stack) -
     )
     await stack.drain()
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    assert stats["done"] == 1
+    assert stats["runs"]["done"] == 1
     assert len(stack.sandbox_calls("gettoken")) == 2  # refreshed once after 42001
 
 

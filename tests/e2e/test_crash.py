@@ -126,7 +126,8 @@ async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
             while time.monotonic() < deadline:
                 async with http.get(url + "/api/v1/events/stats", headers=headers) as r:
                     stats = await r.json()
-                if stats["pending"] == 0 and stats["received"] >= len(acked):
+                runs, received = stats["runs"], stats["events"]["received"]
+                if runs["pending"] + runs["running"] == 0 and received >= len(acked):
                     break
                 await asyncio.sleep(0.2)
         finally:
