@@ -102,7 +102,7 @@ def create_app(
                 client,
                 clock=clock,
                 inbox=inbox,
-                autotag=AutoTagRuntime(RuleCatalog(kv)),
+                autotag=AutoTagRuntime(RuleCatalog(clock=clock)),
                 archive=archive_runtime,
             )
             app[SERVICES] = services

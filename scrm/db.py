@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 MODELS_APP = "models"
@@ -45,9 +46,20 @@ def tortoise_url(url: str) -> str:
     return url
 
 
+def sqlite_immediate(connection: str | dict[str, Any]) -> str | dict[str, Any]:
+    """A SQLite connection through `scrm.sqlite_client`: transactions ``BEGIN IMMEDIATE``.
+
+    A deferred transaction that reads, then writes, fails with ``database is locked`` when
+    the inbox writer committed in between (see that module); other URLs pass unchanged.
+    """
+    if not (isinstance(connection, str) and connection.startswith("sqlite://")):
+        return connection
+    return {**expand_db_url(connection), "engine": "scrm.sqlite_client"}
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": tortoise_url(url)},
+        "connections": {"default": sqlite_immediate(tortoise_url(url))},
         "apps": {MODELS_APP: {"models": MODEL_MODULES, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",

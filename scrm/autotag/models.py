@@ -44,3 +44,16 @@ class RuleHit(Model):
         table = "rule_hits"
         unique_together = (("rule_id", "msgid", "external_userid"),)
         indexes = (("rule_id", "external_userid", "msgtime"),)
+
+
+class RuleVersion(Model):
+    """One row counting rule changes. Every process compares it with the version it compiled
+    (at most once a second) and recompiles when it moved; in the database, so a change made
+    through any process — the API, `run.py rules import` — reaches all of them, with or
+    without Redis."""
+
+    id = fields.SmallIntField(primary_key=True, generated=False)  # always RULE_VERSION_ID
+    version = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "tag_rule_version"

@@ -38,13 +38,23 @@ def _ids(event: EventRecord) -> tuple[str, str]:
     f"{CONTACT}.add_half_external_contact",
 )
 async def sync_contact(event: EventRecord, services: Services) -> None:
-    """Re-read the customer and store it with its follow relations, tags and state."""
+    """Re-read the customer and store it with its follow relations, tags and state.
+
+    The read may end the relation (WeCom no longer lists it) but never revives one that a
+    deletion of the same or a later second ended (see `service`).
+    """
     userid, external_userid = _ids(event)
     try:
         detail = await services.wecom.get_external_contact(external_userid)
     except WeComAPIError as exc:
         if exc.errcode in _GONE_ERRCODES:
-            log.info("customer no longer visible (errcode %d); nothing to sync", exc.errcode)
+            log.info("customer no longer visible (errcode %d); ending the relation", exc.errcode)
+            await service.end_unlisted_relation(
+                external_userid,
+                userid,
+                occurred_at=event.occurred_at or 0,
+                now=services.clock(),
+            )
             return
         raise
     status = "pending" if event.name.endswith("add_half_external_contact") else "active"

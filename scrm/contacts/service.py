@@ -3,6 +3,16 @@
 WeCom retries and parallel workers deliver events out of order. A relation remembers the
 CreateTime of the newest event applied to it (`last_event_at`); an older event that arrives
 late is ignored for that relation, so a late add after a del never resurrects it.
+
+CreateTime has one-second resolution, so an add and a delete often carry the same value. On a
+tie the deletion wins: an add never re-activates a relation ended by an event of the same or
+a later second (a real re-add comes with a newer CreateTime). The re-read of
+``externalcontact/get`` that every add triggers cannot settle a tie either: after a customer
+deletes a staff member WeCom may keep listing that member in ``follow_user`` (the relation is
+one-sided then). So a read may end a relation — the member is no longer listed — but never
+revives one. Every such rule is also a condition of the UPDATE itself, so a delete committed
+by another worker between our read and our write still wins (PostgreSQL re-checks the
+condition on the row it waited for; SQLite's write transactions are serialised).
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from adapters.wecom import (
@@ -24,6 +35,9 @@ from adapters.wecom.models import FollowUserTag
 from scrm.models import CorpTag, Customer, CustomerTag, FollowRelation
 
 log = logging.getLogger(__name__)
+
+# Why a relation ended when WeCom stopped listing it before its delete event was processed.
+NOT_LISTED = "not_listed"
 
 
 async def upsert_customer(contact: ExternalContact, now: float) -> Customer:
@@ -42,6 +56,12 @@ async def upsert_customer(contact: ExternalContact, now: float) -> Customer:
     return customer
 
 
+def _activatable(occurred_at: int) -> Q:
+    """Rows an add of ``occurred_at`` may (re)activate: older, or a live tie — never an
+    ended relation whose ending event is of the same or a later second."""
+    return Q(last_event_at__lt=occurred_at) | Q(last_event_at=occurred_at, status__not="ended")
+
+
 async def apply_contact(
     detail: ExternalContactDetail,
     *,
@@ -50,9 +70,12 @@ async def apply_contact(
     status: str,
     now: float,
 ) -> bool:
-    """Store WeCom's current view of a customer after an event about (userid, customer).
+    """Store WeCom's current view of a customer after an add/edit about (userid, customer).
 
-    Returns False when the event is older than what the relation already reflects.
+    Returns False when the event does not change the relation's status: it is older than
+    what the relation reflects, or a deletion of the same second already ended it (the
+    relation then still takes the listed details — channel state, remark, tags — for
+    history and attribution, but stays ended).
     """
     async with in_transaction():
         customer = await upsert_customer(detail.external_contact, now)
@@ -62,31 +85,24 @@ async def apply_contact(
             log.info("ignoring an older event for a relation (newer facts win)")
             return False
         for follow in detail.follow_user:
-            is_own = follow.userid == userid
-            await _upsert_relation(
-                customer,
-                follow,
-                stored.get(follow.userid),
-                status=status if is_own else None,
-                occurred_at=occurred_at if is_own else None,
-                now=now,
-            )
-        if own is not None and detail.follower(userid) is None:
-            # WeCom no longer lists the relation: it ended after this event was sent.
-            log.info("relation not listed by WeCom any more; leaving it as stored")
-    return True
+            if follow.userid != userid:
+                await _mirror_details(customer, follow, stored.get(follow.userid), now)
+        listed = detail.follower(userid)
+        if listed is None:
+            # The read came after the event: the relation ended in between.
+            if own is None or own.status == "ended":
+                return True
+            log.info("relation no longer listed by WeCom; ending it")
+            return await _end(own, reason=NOT_LISTED, occurred_at=occurred_at, now=now)
+        if own is not None and own.status == "ended" and own.last_event_at == occurred_at:
+            log.info("a deletion of the same second wins over this add; the relation stays ended")
+            await _mirror_details(customer, listed, own, now)
+            return False
+        return await _activate(customer, listed, own, status, occurred_at, now)
 
 
-async def _upsert_relation(
-    customer: Customer,
-    follow: FollowUser,
-    relation: FollowRelation | None,
-    *,
-    status: str | None,
-    occurred_at: int | None,
-    now: float,
-) -> FollowRelation:
-    fields: dict[str, Any] = {
+def _relation_fields(follow: FollowUser, now: float) -> dict[str, Any]:
+    return {
         "remark": follow.remark,
         "description": follow.description,
         "state": follow.state,
@@ -95,22 +111,54 @@ async def _upsert_relation(
         "added_at": follow.createtime or None,
         "updated_at": now,
     }
+
+
+async def _activate(
+    customer: Customer,
+    follow: FollowUser,
+    relation: FollowRelation | None,
+    status: str,
+    occurred_at: int,
+    now: float,
+) -> bool:
+    """The event's own relation: created, or re-activated unless a deletion wins."""
+    fields = _relation_fields(follow, now)
     if relation is None:
-        relation = await FollowRelation.create(
+        relation, created = await FollowRelation.get_or_create(
             customer=customer,
             userid=follow.userid,
-            status=status or "active",
-            last_event_at=occurred_at or 0,
-            **fields,
+            defaults={"status": status, "last_event_at": occurred_at, **fields},
         )
+        if created:
+            await replace_tags(relation, follow.tags)
+            return True
+    fields |= {"status": status, "ended_at": None, "ended_reason": None}
+    changed = await FollowRelation.filter(_activatable(occurred_at), id=relation.id).update(
+        last_event_at=occurred_at, **fields
+    )
+    if not changed:
+        log.info("a deletion committed meanwhile wins over this add")
+        await _mirror_details(customer, follow, relation, now)
+        return False
+    await replace_tags(relation, follow.tags)
+    return True
+
+
+async def _mirror_details(
+    customer: Customer, follow: FollowUser, relation: FollowRelation | None, now: float
+) -> None:
+    """A relation as listed: details and tags only, never its status (a listed member may be
+    one the customer deleted). An unknown one is recorded active."""
+    fields = _relation_fields(follow, now)
+    if relation is None:
+        relation, created = await FollowRelation.get_or_create(
+            customer=customer, userid=follow.userid, defaults={"status": "active", **fields}
+        )
+        if not created:
+            await FollowRelation.filter(id=relation.id).update(**fields)
     else:
-        if status is not None:
-            fields |= {"status": status, "ended_at": None, "ended_reason": None}
-        if occurred_at is not None:
-            fields["last_event_at"] = occurred_at
         await FollowRelation.filter(id=relation.id).update(**fields)
     await replace_tags(relation, follow.tags)
-    return relation
 
 
 async def replace_tags(relation: FollowRelation, tags: Iterable[FollowUserTag]) -> None:
@@ -136,7 +184,10 @@ async def replace_tags(relation: FollowRelation, tags: Iterable[FollowUserTag]) 
 async def end_relation(
     external_userid: str, userid: str, *, reason: str, occurred_at: int, now: float
 ) -> bool:
-    """Mark a relation ended (kept for history); False when a newer event already applied."""
+    """Mark a relation ended (kept for history); False when a newer event already applied.
+
+    A deletion of the same second as the newest applied add still ends the relation.
+    """
     async with in_transaction():
         customer, _ = await Customer.get_or_create(
             external_userid=external_userid, defaults={"updated_at": now}
@@ -154,17 +205,33 @@ async def end_relation(
         )
         if created:
             return True
-        if relation.last_event_at > occurred_at:
-            log.info("ignoring an older end-of-relation event (newer facts win)")
-            return False
-        await FollowRelation.filter(id=relation.id).update(
-            status="ended",
-            ended_reason=reason,
-            ended_at=occurred_at,
-            last_event_at=occurred_at,
-            updated_at=now,
-        )
-    return True
+        return await _end(relation, reason=reason, occurred_at=occurred_at, now=now)
+
+
+async def end_unlisted_relation(
+    external_userid: str, userid: str, *, occurred_at: int, now: float
+) -> bool:
+    """WeCom says the customer is not (any more) one of ``userid``'s (84061, or not visible):
+    end the stored relation if there is a live one. A read never creates or revives one."""
+    relation = await FollowRelation.get_or_none(
+        customer__external_userid=external_userid, userid=userid
+    )
+    if relation is None or relation.status == "ended":
+        return False
+    return await _end(relation, reason=NOT_LISTED, occurred_at=occurred_at, now=now)
+
+
+async def _end(relation: FollowRelation, *, reason: str, occurred_at: int, now: float) -> bool:
+    changed = await FollowRelation.filter(id=relation.id, last_event_at__lte=occurred_at).update(
+        status="ended",
+        ended_reason=reason,
+        ended_at=occurred_at,
+        last_event_at=occurred_at,
+        updated_at=now,
+    )
+    if not changed:
+        log.info("ignoring an older end-of-relation event (newer facts win)")
+    return bool(changed)
 
 
 async def resync_corp_tags(wecom: WeComClient, now: float) -> int:

@@ -140,3 +140,13 @@ async def test_welcome_needs_content(sandbox: TestClient, state: SandboxState) -
     assert (await call(sandbox, "POST", WELCOME, json={"welcome_code": code}))["errcode"] == 40058
     too_long = {"welcome_code": code, "text": {"content": "字" * 1400}}
     assert (await call(sandbox, "POST", WELCOME, json=too_long))["errcode"] == 40058
+
+
+async def test_relation_deleted_by_customer_is_still_listed(
+    sandbox: TestClient, state: SandboxState
+) -> None:
+    """After del_follow_user WeCom may keep listing the member (the relation is one-sided):
+    a re-read after a same-second add/delete pair cannot tell which came last."""
+    state.add_relation("zhangsan", "wmOneSided").deleted_by_customer = True
+    data = await call(sandbox, "GET", GET, params={"external_userid": "wmOneSided"})
+    assert [f["userid"] for f in data["follow_user"]] == ["zhangsan"]
