@@ -77,5 +77,5 @@ class CachedCredential:
         ttl = cache_ttl(expires_in)
         if ttl > 0:
             await self._kv.set(self._key, value, ttl)
-        log.info("refreshed %s (valid %ss)", self._name, expires_in)
+        log.debug("refreshed %s (valid %ss)", self._name, expires_in)
         return value
