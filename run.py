@@ -21,6 +21,7 @@ from archive import cli as archive_cli
 from archive.errors import ArchiveCryptoError
 from archive.handlers import router as archive_router
 from config import ConfigError, Settings, load_settings
+from scrm import logsafe
 from scrm.appkeys import SERVICES
 from scrm.autotag import cli as autotag_cli
 from scrm.autotag.handlers import router as autotag_router
@@ -149,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logsafe.install()  # no CR/LF from a request ever starts a forged log line
     command = args.command or "serve"
     if command == "serve":
         try:

@@ -20,6 +20,7 @@ from callbacks.dedupe import dedupe_key
 from callbacks.parsing import MalformedPayload, event_name, occurred_at, parse_envelope, parse_event
 from scrm.api.errors import json_error
 from scrm.events.inbox import Inbox, InboxUnavailable, IncomingEvent
+from scrm.logsafe import loggable
 from scrm.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -152,5 +153,5 @@ class WeComCallbackView:
     def _reject(self, request: web.Request, exc: Rejected) -> web.Response:
         self._metrics.callbacks.labels(outcome="rejected").inc()
         self._metrics.callback_rejections.labels(reason=exc.reason).inc()
-        log.info("callback refused from %s: %s", request.remote, exc.reason)
+        log.info("callback refused from %s: %s", loggable(request.remote), exc.reason)
         return json_error(exc.status, exc.reason, exc.message)
