@@ -22,6 +22,7 @@ from scrm.api.errors import json_error
 from scrm.events.inbox import Inbox, InboxUnavailable, IncomingEvent
 from scrm.logsafe import loggable
 from scrm.metrics import Metrics
+from scrm.storable import UnstorableText, check_storable
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,12 @@ class WeComCallbackView:
             name = event_name(payload)
         except MalformedPayload as exc:
             raise Rejected(400, exc.reason, "the decrypted event is malformed") from None
+        try:  # JSON mode can carry \u0000 or a lone \ud800, which no database stores
+            check_storable(payload)
+        except UnstorableText as exc:
+            raise Rejected(
+                400, "bad_text", f"the decrypted event's {exc.field} {exc.reason}"
+            ) from None
         if payload.get("ToUserName") != self._corp_id:
             raise Rejected(400, "wrong_corp", "the event is addressed to another corp")
         return IncomingEvent(
