@@ -39,13 +39,29 @@ def one_line(message: str) -> str:
 
 
 class OneLineFilter(logging.Filter):
-    """Escape line breaks in each record's message (its traceback is printed as it is)."""
+    """Escape line breaks in each record's message, and mark each line of its traceback
+    as a continuation (``| ``), so an exception text quoting a request cannot start a line
+    that reads like a record of its own."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "one_line", False):
+            return True  # another handler already did it
+        record.one_line = True
         message = record.getMessage()
         if "\n" in message or "\r" in message or "\u2028" in message:
             record.msg, record.args = one_line(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _continued(record.exc_text)
+        if record.stack_info:
+            record.stack_info = _continued(record.stack_info)
         return True
+
+
+def _continued(text: str) -> str:
+    lines = text.replace("\r", "\\r").replace("\u2028", "\\u2028").split("\n")
+    return "\n".join([lines[0], *("| " + line for line in lines[1:])])
 
 
 def install(handlers: list[logging.Handler] | None = None) -> None:

@@ -4,6 +4,7 @@ puts a raw CR/LF into a log line (issue 9 §4)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import time
@@ -13,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from scrm.api.errors import error_middleware
-from scrm.logsafe import OneLineFilter, loggable
+from scrm.logsafe import OneLineFilter, install, loggable
 from tests.e2e.conftest import Stack
 
 PATHS = [
@@ -119,3 +120,24 @@ def test_the_log_filter_escapes_whatever_still_carries_a_line_break() -> None:
     assert record.getMessage() == "got a\\r\\nb"
     assert loggable("x\ny\u2028z\x00", 100) == "x\\x0ay\\u2028z\\x00"
     assert loggable("a" * 10, 4) == "aaaa…"
+
+
+def test_an_exception_quoting_a_request_cannot_start_a_line() -> None:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("scrm.test.logsafe")
+    logger.addHandler(handler)
+    logger.propagate = False
+    install([handler])
+    try:
+        try:
+            raise ValueError("bad id x\nINFO admin logged in")
+        except ValueError:
+            logger.exception("failed on %s", "/p\r\nINFO forged")
+    finally:
+        logger.removeHandler(handler)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "ERROR failed on /p\\r\\nINFO forged"
+    assert [line for line in lines if line.startswith("INFO")] == []
+    assert "| INFO admin logged in" in lines
