@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_AUDITED_TEXT = 256  # a request's values are recorded, cut to this length
 MAX_AUDITED_ITEMS = 100
+MAX_JUSTIFICATION = 1000  # as `justification_of` keeps it
 
 
 @dataclass
@@ -81,10 +82,10 @@ def _outcome_of(status: int) -> str:
     return "failed" if status >= 500 else "invalid"
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: Any, limit: int = MAX_AUDITED_TEXT) -> Any:
     """A request value as the audit log may hold it: short, encodable, not nested."""
     if isinstance(value, str):
-        return value[:MAX_AUDITED_TEXT].encode("utf-8", "replace").decode("utf-8")
+        return value[:limit].encode("utf-8", "replace").decode("utf-8")
     if value is None or isinstance(value, bool | float):
         return value
     if isinstance(value, int):
@@ -106,7 +107,8 @@ async def _record(call: ArchiveCall, outcome: str) -> None:
         call.runtime,
         AuditEvent(
             call.who.actor, call.who.role, call.action,
-            _clean(given) if isinstance(given, str) else "", filters, call.result_count,
+            _clean(given, MAX_JUSTIFICATION) if isinstance(given, str) else "", filters,
+            call.result_count,
             outcome,
         ),
     )  # fmt: skip
