@@ -29,6 +29,7 @@ from archive import cli as archive_cli
 from archive.errors import ArchiveCryptoError
 from archive.handlers import router as archive_router
 from config import ConfigError, Settings, load_settings
+from scrm import logsafe
 from scrm.appkeys import SERVICES
 from scrm.autotag import cli as autotag_cli
 from scrm.autotag.handlers import router as autotag_router
@@ -228,6 +229,7 @@ def shell_exports(settings: Settings, service_url: str, sandbox_url: str) -> str
 def configure_logging(level: str) -> None:
     """Our loggers at `level`; chatty libraries only from WARNING (all of it at DEBUG)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsafe.install()  # no CR/LF from a request ever starts a forged log line
     quiet = level if logging.getLevelName(level) == logging.DEBUG else "WARNING"
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(quiet)

@@ -2,13 +2,17 @@
 
 These routes authenticate themselves (the service's admin middleware skips them): reviewer
 tokens come from `run.py reviewers add`; SCRM_ADMIN_TOKEN and archive admins are refused
-content. Every search and export, and every refusal of a known caller, is audited; an
-unknown or missing token gets 401 without an entry (there is nobody to name).
+content. Every authenticated request — allowed, refused, invalid or failed — gets exactly one
+audit entry (`audited`); an unknown or missing token gets 401 without an entry (there is
+nobody to name).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +33,34 @@ from archive.search import decode_cursor, search
 from scrm.api.errors import ApiError, json_body
 from scrm.appkeys import SERVICES
 
+log = logging.getLogger(__name__)
+
+MAX_AUDITED_TEXT = 256  # a request's values are recorded, cut to this length
+MAX_AUDITED_ITEMS = 100
+MAX_JUSTIFICATION = 1000  # as `justification_of` keeps it
+
+
+@dataclass
+class ArchiveCall:
+    """One authenticated archive request and what its audit entry will say.
+
+    The view fills in what it learns (the body, the justification, the result count); the
+    `audited` wrapper appends the entry once, with the outcome the request ended in.
+    """
+
+    runtime: ArchiveRuntime
+    who: Principal
+    action: str
+    body: Any = None
+    justification: str = ""
+    filters: dict[str, Any] | None = None  # None: the body's filters (`filters_for_audit`)
+    result_count: int = 0
+    outcome: str | None = None  # set by a view to name a refusal that is not a 403
+    error: dict[str, Any] = field(default_factory=dict)
+
+
+ArchiveView = Callable[[web.Request, ArchiveCall], Awaitable[web.StreamResponse]]
+
 
 def _runtime(request: web.Request) -> ArchiveRuntime:
     runtime = request.app[SERVICES].archive
@@ -44,39 +76,123 @@ async def _principal(request: web.Request, runtime: ArchiveRuntime) -> Principal
     return principal
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+def _outcome_of(status: int) -> str:
+    if status == 403:
+        return "denied"
+    return "failed" if status >= 500 else "invalid"
+
+
+def _clean(value: Any, limit: int = MAX_AUDITED_TEXT) -> Any:
+    """A request value as the audit log may hold it: short, encodable, not nested."""
+    if isinstance(value, str):
+        return value[:limit].encode("utf-8", "replace").decode("utf-8")
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else "<a very large number>"
+    if isinstance(value, list) and not any(isinstance(item, list | dict) for item in value):
+        return [_clean(item) for item in value[:MAX_AUDITED_ITEMS]]
+    return f"<{type(value).__name__}>"
+
+
+async def _record(call: ArchiveCall, outcome: str) -> None:
+    given: Any = call.justification
+    if not given and isinstance(call.body, dict):
+        given = call.body.get("justification")
+    filters = call.filters if call.filters is not None else filters_for_audit(call.body)
+    filters = {name: _clean(value) for name, value in filters.items()}
+    if call.error and outcome != "denied":  # why it was invalid or failed
+        filters["error"] = call.error
+    await append_audit(
+        call.runtime,
+        AuditEvent(
+            call.who.actor, call.who.role, call.action,
+            _clean(given, MAX_JUSTIFICATION) if isinstance(given, str) else "", filters,
+            call.result_count,
+            outcome,
+        ),
+    )  # fmt: skip
+
+
+async def _record_refusal(call: ArchiveCall, outcome: str) -> None:
+    """Record how a request ended badly; a broken audit log must not hide the first error."""
+    try:
+        await _record(call, outcome)
+    except Exception:
+        log.exception("could not audit a %s archive %s by %s", outcome, call.action, call.who.role)
+
+
+def audited(action: str) -> Callable[[ArchiveView], Callable[[web.Request], Awaitable[Any]]]:
+    """Authenticate, run the view, and append exactly one audit entry with its outcome.
+
+    `allowed` is recorded before the answer leaves (no content without its entry);
+    403 is `denied`, other 4xx `invalid`, 5xx and crashes `failed`.
+    """
+
+    def wrap(view: ArchiveView) -> Callable[[web.Request], Awaitable[Any]]:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            runtime = _runtime(request)
+            who = await _principal(request, runtime)
+            call = ArchiveCall(runtime, who, action)
+            try:
+                response = await view(request, call)
+            except ApiError as exc:
+                call.error = {"code": exc.code, **({"field": exc.field} if exc.field else {})}
+                await _record_refusal(call, call.outcome or _outcome_of(exc.status))
+                raise
+            except web.HTTPException as exc:  # aiohttp's own, e.g. 413 for a huge body
+                call.error = {"code": f"http_{exc.status}"}
+                await _record_refusal(call, call.outcome or _outcome_of(exc.status))
+                raise
+            except Exception as exc:
+                call.error = {"code": "internal", "type": type(exc).__name__}
+                await _record_refusal(call, "failed")
+                raise
+            await _record(call, "allowed")
+            return response
+
+        return handler
+
+    return wrap
+
+
+async def reviewer_body(request: web.Request, call: ArchiveCall) -> dict[str, Any]:
+    """The JSON object a reviewer sent, once the caller is known to be a reviewer with a
+    justification; a departments scope is resolved to the staff in them now."""
     body = await json_body(request)
+    call.body = body
     if not isinstance(body, dict):
         raise ApiError(400, "invalid", "the body must be a JSON object", "body")
+    who = call.who
+    if who.role != "reviewer":
+        raise ApiError(403, "forbidden", f"role {who.role} cannot read the archive")
+    if who.scope.kind == "departments":
+        call.who = await _with_department_staff(request, call)
+    call.justification = justification_of(body)
     return body
 
 
-async def _deny(
-    runtime: ArchiveRuntime, who: Principal, action: str, body: Any, reason: str
-) -> ApiError:
-    """Record a refusal in the audit log and return the 403 to raise."""
-    given = body.get("justification") if isinstance(body, dict) else None
-    await append_audit(
-        runtime,
-        AuditEvent(
-            who.actor, who.role, action, given if isinstance(given, str) else "",
-            filters_for_audit(body), 0, "denied",
-        ),
-    )  # fmt: skip
-    return ApiError(403, "forbidden", reason)
+async def _with_department_staff(request: web.Request, call: ArchiveCall) -> Principal:
+    """Turn a departments scope into the staff in them now; refuse if unknown."""
+    who = call.who
+    try:
+        staff = await staff_of_departments(request.app[SERVICES], who.scope.values)
+    except DepartmentsUnavailable:
+        call.outcome = "denied"
+        raise ApiError(
+            503, "unavailable", "the reviewer's departments could not be read; retry later"
+        ) from None
+    if not staff:
+        raise ApiError(403, "forbidden", "the reviewer's departments have no staff")
+    return dataclasses.replace(who, scope=Scope("staff", staff))
 
 
-async def _reviewer_query(request: web.Request, action: str, max_limit: int) -> tuple[Any, ...]:
-    """Authenticate, check role and scope (auditing refusals), validate the body."""
-    runtime = _runtime(request)
-    who = await _principal(request, runtime)
-    body = await _body(request)
-    if who.role != "reviewer":
-        raise await _deny(runtime, who, action, body, f"role {who.role} cannot read the archive")
-    if who.scope.kind == "departments":
-        who = await _with_department_staff(request, runtime, who, action, body)
-    justification = justification_of(body)
-    filters = parse_filters(body, who)
+async def _reviewer_query(
+    request: web.Request, call: ArchiveCall, max_limit: int
+) -> tuple[Any, ...]:
+    """Check role, justification and scope, and validate the filters of a search/export."""
+    body = await reviewer_body(request, call)
+    filters = parse_filters(body, call.who)
     limit = limit_of(body, default=min(50, max_limit), maximum=max_limit)
     cursor = body.get("cursor")
     if cursor is not None:
@@ -84,75 +200,46 @@ async def _reviewer_query(request: web.Request, action: str, max_limit: int) -> 
             decode_cursor(cursor if isinstance(cursor, str) else "")
         except ValueError:
             raise ApiError(400, "invalid", "cursor is not valid", "cursor") from None
-    reason = out_of_scope(filters, who)
+    reason = out_of_scope(filters, call.who)
     if reason:
-        raise await _deny(runtime, who, action, body, reason)
-    return runtime, who, body, justification, filters, limit, cursor
+        raise ApiError(403, "forbidden", reason)
+    return body, filters, limit, cursor
 
 
-async def _with_department_staff(
-    request: web.Request, runtime: ArchiveRuntime, who: Principal, action: str, body: Any
-) -> Principal:
-    """Turn a departments scope into the staff in them now; refuse (audited) if unknown."""
-    try:
-        staff = await staff_of_departments(request.app[SERVICES], who.scope.values)
-    except DepartmentsUnavailable:
-        await _deny(runtime, who, action, body, "the reviewer's departments could not be read")
-        raise ApiError(
-            503, "unavailable", "the reviewer's departments could not be read; retry later"
-        ) from None
-    if not staff:
-        raise await _deny(runtime, who, action, body, "the reviewer's departments have no staff")
-    return dataclasses.replace(who, scope=Scope("staff", staff))
-
-
-async def post_search(request: web.Request) -> web.Response:
-    runtime, who, body, justification, filters, limit, cursor = await _reviewer_query(
-        request, "search", 500
-    )
-    messages, next_cursor = await search(runtime, filters, limit, cursor)
-    await append_audit(
-        runtime,
-        AuditEvent(
-            who.actor, who.role, "search", justification, filters_for_audit(body),
-            len(messages), "allowed",
-        ),
-    )  # fmt: skip
+@audited("search")
+async def post_search(request: web.Request, call: ArchiveCall) -> web.Response:
+    _, filters, limit, cursor = await _reviewer_query(request, call, 500)
+    messages, next_cursor = await search(call.runtime, filters, limit, cursor)
+    call.result_count = len(messages)
     return web.json_response({"messages": messages, "next_cursor": next_cursor})
 
 
-async def post_export(request: web.Request) -> web.Response:
-    runtime, who, body, justification, filters, limit, _ = await _reviewer_query(
-        request, "export", MAX_EXPORT
-    )
+@audited("export")
+async def post_export(request: web.Request, call: ArchiveCall) -> web.Response:
+    body, filters, limit, _ = await _reviewer_query(request, call, MAX_EXPORT)
     if "limit" not in body:
         limit = MAX_EXPORT
-    result = await export(runtime, filters, limit)
-    await append_audit(
-        runtime,
-        AuditEvent(
-            who.actor, who.role, "export", justification, filters_for_audit(body),
-            result["manifest"]["count"], "allowed",
-        ),
-    )  # fmt: skip
+    result = await export(call.runtime, filters, limit)
+    call.result_count = result["manifest"]["count"]
     return web.json_response(result)
 
 
-async def get_audit(request: web.Request) -> web.Response:
-    runtime = _runtime(request)
-    who = await _principal(request, runtime)
-    if who.role != "auditor":
-        raise await _deny(runtime, who, "audit", {}, f"role {who.role} cannot read the audit log")
+@audited("audit")
+async def get_audit(request: web.Request, call: ArchiveCall) -> web.Response:
+    call.filters = {k: request.query[k] for k in ("cursor", "limit") if k in request.query}
+    if call.who.role != "auditor":
+        raise ApiError(403, "forbidden", f"role {call.who.role} cannot read the audit log")
     try:
         after = int(request.query.get("cursor", "0"))
         limit = int(request.query.get("limit", "100"))
     except ValueError:
         raise ApiError(400, "invalid", "cursor and limit must be integers") from None
-    if not 1 <= limit <= 1000 or after < 0:
+    if not 1 <= limit <= 1000 or not 0 <= after < 2**62:
         raise ApiError(400, "invalid", "limit must be 1..1000 and cursor >= 0", "limit")
-    entries = await read_audit(runtime, after, limit)
+    entries = await read_audit(call.runtime, after, limit)
     out = [{"seq": e.seq, **e.fields, "hash": e.hash, "prev_hash": e.prev_hash} for e in entries]
     next_cursor = str(entries[-1].seq) if len(entries) == limit else None
+    call.result_count = len(entries)
     return web.json_response({"entries": out, "next_cursor": next_cursor})
 
 

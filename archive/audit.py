@@ -26,11 +26,11 @@ class AuditEvent:
 
     actor: str
     role: str
-    action: str  # search|export|audit|retention|rotate
+    action: str  # search|export|backtest|audit|retention|rotate|import
     justification: str
     filters: dict[str, Any]
     result_count: int
-    outcome: str  # allowed|denied|done
+    outcome: str  # API requests: allowed|denied|invalid|failed; commands and jobs: done
 
 
 async def append_audit(runtime: ArchiveRuntime, event: AuditEvent) -> AuditEntry:

@@ -18,6 +18,7 @@ from archive.pull import Enqueue
 from archive.runtime import ArchiveRuntime
 from archive.store import StorePipeline
 from scrm.chat import ChatMessage, ChatMessageError, parse_chat_message
+from scrm.events.inbox import InboxUnavailable
 
 BATCH = 500
 SOURCE = "archive_import"
@@ -37,7 +38,9 @@ class ImportReport:
         return self.read - len(self.errors) - self.stored
 
 
-def _parse(lines: Iterator[str], report: ImportReport) -> Iterator[ChatMessage]:
+def _parse(
+    lines: Iterator[str], report: ImportReport, line_of: dict[str, int]
+) -> Iterator[ChatMessage]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -50,6 +53,7 @@ def _parse(lines: Iterator[str], report: ImportReport) -> Iterator[ChatMessage]:
         except ChatMessageError as exc:
             report.errors.append((number, f"{exc.field}: {exc.message}"))
             continue
+        line_of[message.msgid] = number
         yield message
 
 
@@ -61,22 +65,46 @@ async def import_jsonl(
     report = ImportReport()
     pipeline = StorePipeline(runtime)
     previous: list[ChatMessage] = []
+    line_of: dict[str, int] = {}  # msgid → line, for the two batches in flight
+    failed: set[str] = set()
+
+    def take_failures() -> None:
+        for msgid, reason in pipeline.failed:
+            failed.add(msgid)
+            report.errors.append((line_of.get(msgid, 0), f"could not be stored ({reason})"))
+        pipeline.failed.clear()
 
     async def committed(batch: list[ChatMessage], stored: int) -> None:
+        take_failures()
         report.stored += stored
-        if enqueue is not None and batch:
+        batch = [message for message in batch if message.msgid not in failed]
+        if enqueue is None or not batch:
+            return
+        try:
             report.queued += sum(await enqueue([message.to_event(SOURCE) for message in batch]))
+        except InboxUnavailable as exc:  # archived; a re-run queues what is missing
+            if exc.stored is None:
+                raise
+            report.queued += sum(1 for is_new in exc.stored if is_new)
+            for message, is_new in zip(batch, exc.stored, strict=True):
+                if is_new is None:
+                    line = line_of.get(message.msgid, 0)
+                    report.errors.append((line, "archived, but not queued: run the import again"))
 
     async def submit(batch: list[ChatMessage]) -> None:
         nonlocal previous
         stored = await pipeline.submit([message.raw for message in batch])  # commits previous
         await committed(previous, stored)
+        current = {message.msgid for message in batch}
+        for message in previous:  # its failures are reported; keep the map small
+            if message.msgid not in current:
+                line_of.pop(message.msgid, None)
         previous = batch
 
     try:
         with path.open(encoding="utf-8", errors="replace") as handle:
             batch: list[ChatMessage] = []
-            for message in _parse(iter(handle), report):
+            for message in _parse(iter(handle), report, line_of):
                 batch.append(message)
                 if len(batch) >= BATCH:
                     await submit(batch)
@@ -86,4 +114,5 @@ async def import_jsonl(
         await committed(previous, await pipeline.finish())
     finally:
         await pipeline.close()
+    report.errors.sort()
     return report

@@ -26,6 +26,7 @@ from archive.runtime import ArchiveRuntime
 from config import Settings
 from scrm.chat import ChatMessageError, parse_chat_message
 from scrm.events.inbox import IncomingEvent
+from scrm.logsafe import loggable
 
 log = logging.getLogger(__name__)
 SOURCE = "msgaudit"
@@ -53,7 +54,7 @@ def to_events(messages: list[dict[str, Any]]) -> list[IncomingEvent]:
         try:
             events.append(parse_chat_message(message).to_event(SOURCE))
         except ChatMessageError as exc:
-            log.info("session-archive record skipped: %s", exc.field)
+            log.info("session-archive record skipped: %s", loggable(exc.field))
     return events
 
 

@@ -85,8 +85,8 @@ async def authenticate(runtime: ArchiveRuntime, header: str) -> Principal | None
     """The principal behind an ``Authorization: Bearer`` header, or None (→ 401)."""
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return None
+    if scheme.lower() != "bearer" or not token or not token.isascii():
+        return None  # tokens are ASCII; a non-UTF-8 byte must be a 401, not a 500
     admin = runtime.admin_token
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Principal("service-admin", SERVICE_ADMIN, Scope("all"))

@@ -100,11 +100,17 @@ class StorePipeline:
     each answer of the running commit is read, and its next statement sent, within tens of
     microseconds: yielding only every 50 messages delayed each statement so much that the
     overlap gained nothing.
+
+    A message that cannot be prepared, or a batch whose commit fails, never costs its
+    neighbours: the batch is stored again one message at a time, and the messages that fail
+    alone are listed in `failed` (msgid, reason) for the caller to report.
     """
 
     def __init__(self, runtime: ArchiveRuntime) -> None:
         self._runtime = runtime
         self._committing: asyncio.Task[int] | None = None
+        self._in_flight: list[Prepared] = []
+        self.failed: list[tuple[str, str]] = []
 
     async def submit(self, payloads: Sequence[Mapping[str, Any]]) -> int:
         """Prepare `payloads`, wait for the batch in flight, start this one's commit.
@@ -113,9 +119,17 @@ class StorePipeline:
         """
         prepared = []
         for payload in payloads:
-            prepared.append(prepare(self._runtime, payload))
+            try:
+                prepared.append(prepare(self._runtime, payload))
+            except Exception as exc:  # callers validate; this one fails alone regardless
+                self.failed.append((str(payload.get("msgid", "")), type(exc).__name__))
             await asyncio.sleep(0)  # measured: after every message beats every 2 or 4
+        return await self.submit_prepared(prepared)
+
+    async def submit_prepared(self, prepared: list[Prepared]) -> int:
+        """Wait for the batch in flight, start the commit of `prepared`; see `submit`."""
         stored = await self.finish()
+        self._in_flight = prepared
         self._committing = asyncio.create_task(store_prepared(self._runtime, prepared))
         await asyncio.sleep(0)  # it sends its first statement before more is prepared
         return stored
@@ -123,7 +137,34 @@ class StorePipeline:
     async def finish(self) -> int:
         """Wait for the batch in flight; return how many of its messages were new."""
         committing, self._committing = self._committing, None
-        return await committing if committing is not None else 0
+        if committing is None:
+            return 0
+        try:
+            return await committing
+        except Exception as exc:
+            batch, self._in_flight = self._in_flight, []
+            if len(batch) == 1:
+                self.failed.append((batch[0].message.msgid, type(exc).__name__))
+                return 0
+            # the type only: a driver's message can quote the statement's values (content)
+            log.warning(
+                "archive batch of %d failed (%s); storing one by one",
+                len(batch),
+                type(exc).__name__,
+            )
+            return await self._one_by_one(batch)
+
+    async def _one_by_one(self, batch: list[Prepared]) -> int:
+        stored, failed = 0, []
+        for item in batch:
+            try:
+                stored += await store_prepared(self._runtime, [item])
+            except Exception as exc:
+                failed.append((item.message.msgid, exc))
+        if len(failed) == len(batch):  # not one went in: the database failed, not the data
+            raise failed[-1][1]
+        self.failed += [(msgid, type(exc).__name__) for msgid, exc in failed]
+        return stored
 
     async def close(self) -> None:
         """Abandon the batch in flight after an error (its transaction rolls back)."""

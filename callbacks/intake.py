@@ -20,7 +20,9 @@ from callbacks.dedupe import dedupe_key
 from callbacks.parsing import MalformedPayload, event_name, occurred_at, parse_envelope, parse_event
 from scrm.api.errors import json_error
 from scrm.events.inbox import Inbox, InboxUnavailable, IncomingEvent
+from scrm.logsafe import loggable
 from scrm.metrics import Metrics
+from scrm.storable import UnstorableText, check_storable
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,12 @@ class WeComCallbackView:
             name = event_name(payload)
         except MalformedPayload as exc:
             raise Rejected(400, exc.reason, "the decrypted event is malformed") from None
+        try:  # JSON mode can carry \u0000 or a lone \ud800, which no database stores
+            check_storable(payload)
+        except UnstorableText as exc:
+            raise Rejected(
+                400, "bad_text", f"the decrypted event's {exc.field} {exc.reason}"
+            ) from None
         if payload.get("ToUserName") != self._corp_id:
             raise Rejected(400, "wrong_corp", "the event is addressed to another corp")
         return IncomingEvent(
@@ -152,5 +160,5 @@ class WeComCallbackView:
     def _reject(self, request: web.Request, exc: Rejected) -> web.Response:
         self._metrics.callbacks.labels(outcome="rejected").inc()
         self._metrics.callback_rejections.labels(reason=exc.reason).inc()
-        log.info("callback refused from %s: %s", request.remote, exc.reason)
+        log.info("callback refused from %s: %s", loggable(request.remote), exc.reason)
         return json_error(exc.status, exc.reason, exc.message)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scrm.events.inbox import IncomingEvent
+from scrm.storable import UnstorableText, check_storable
 
 EVENT_NAME = "chat.message"
 MAX_CONTENT_CHARS = 20_000
@@ -88,6 +89,10 @@ def parse_chat_message(data: Any) -> ChatMessage:
     """Validate one message in WeCom's decrypted shape (PROTOCOL §5.5)."""
     if not isinstance(data, Mapping):
         raise ChatMessageError("message", "must be a JSON object")
+    try:  # one NUL or lone surrogate must not fail the batch the message is stored with
+        check_storable(data)
+    except UnstorableText as exc:
+        raise ChatMessageError(exc.field, exc.reason) from None
     msgid = _text(data, "msgid")
     action = _text(data, "action")
     if action not in ("send", "recall"):

@@ -22,19 +22,21 @@ class StoredMessage(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class BacktestSample:
-    """One message the rule matched, with where the keywords are."""
+    """One message the rule matched, with its text and where the keywords are (reviewers only)."""
 
     msgid: str
     customer: str
     time_ms: int
     keywords: tuple[KeywordHit, ...]
+    text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Render for the API."""
+        """Render for the archive's reviewer API."""
         return {
             "msgid": self.msgid,
             "customer": self.customer,
             "time_ms": self.time_ms,
+            "text": self.text,
             "keywords": [hit.to_dict() for hit in self.keywords],
         }
 
@@ -48,13 +50,18 @@ class BacktestReport:
     customers_matched: int = 0
     customers_fired: int = 0  # distinct customers the rule would have acted on (tagged)
     fires: int = 0  # times the actions would have run, thresholds applied in time order
+    keywords: list[str] = field(default_factory=list)  # the rule's keywords seen, sorted
     samples: list[BacktestSample] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Render for the API."""
+    def summary(self) -> dict[str, Any]:
+        """Counts and the set of matched keywords: all a non-reviewer may learn (issue 9)."""
         data = dataclasses.asdict(self)
-        data["samples"] = [sample.to_dict() for sample in self.samples]
+        del data["samples"]
         return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary plus samples with texts and positions: a reviewer's answer."""
+        return {**self.summary(), "samples": [sample.to_dict() for sample in self.samples]}
 
 
 class Backtest:
@@ -70,6 +77,7 @@ class Backtest:
         self._sample_limit = sample_limit
         self._report = BacktestReport()
         self._hits: dict[str, list[int]] = {}
+        self._keywords: set[str] = set()
 
     @property
     def scanned(self) -> int:
@@ -84,8 +92,11 @@ class Backtest:
                 continue
             report.messages_matched += 1
             self._hits.setdefault(customer, []).append(time_ms)
+            self._keywords.update(hit.keyword for hit in matches[0].keywords)
             if len(report.samples) < self._sample_limit:
-                report.samples.append(BacktestSample(msgid, customer, time_ms, matches[0].keywords))
+                report.samples.append(
+                    BacktestSample(msgid, customer, time_ms, matches[0].keywords, text)
+                )
 
     def report(self) -> BacktestReport:
         """The totals so far, thresholds applied per customer."""
@@ -96,6 +107,7 @@ class Backtest:
             report.fires += fired
             report.customers_fired += fired > 0
         report.customers_matched = len(self._hits)
+        report.keywords = sorted(self._keywords)
         return report
 
 

@@ -43,6 +43,15 @@ class RuleMatch:
     rule: KeywordRule
     keywords: tuple[KeywordHit, ...]
 
+    @property
+    def keyword_set(self) -> list[str]:
+        """The keywords that matched, sorted and unique: what may be kept about a message.
+
+        No positions and no counts: a rule of single characters would otherwise spell the
+        message out to anyone who can read hits (issue 9).
+        """
+        return sorted({hit.keyword for hit in self.keywords})
+
     def to_dict(self) -> dict[str, Any]:
         """Render one entry of the API's ``matches`` list."""
         return {

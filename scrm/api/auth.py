@@ -36,7 +36,9 @@ def bearer_auth(
             scheme, _, given = header.partition(" ")
             if scheme.lower() != "bearer" or not given:
                 raise ApiError(401, "unauthorized", "a bearer token is required")
-            if not hmac.compare_digest(given.strip().encode(), expected):
+            # tokens are ASCII; a non-UTF-8 byte arrives as a surrogate escape and must be a
+            # refusal, not a UnicodeEncodeError (500)
+            if not given.isascii() or not hmac.compare_digest(given.strip().encode(), expected):
                 raise ApiError(401, "unauthorized", "the bearer token is not valid")
         return await handler(request)
 

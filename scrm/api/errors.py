@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from scrm.logsafe import loggable
+
 log = logging.getLogger(__name__)
 
 
@@ -70,7 +72,9 @@ def error_middleware(
             count(exc.status, code)
             return json_error(exc.status, code, exc.reason)
         except Exception:
-            log.exception("unhandled error on %s %s", request.method, request.path)
+            log.exception(
+                "unhandled error on %s %s", loggable(request.method), loggable(request.path)
+            )
             count(500, "internal")
             return json_error(500, "internal", "internal error")
 

@@ -1,4 +1,11 @@
-"""Tag-rule CRUD, the dry-run evaluator, and the hits that explain every automatic tag."""
+"""Tag-rule CRUD, the dry-run evaluator, backtests, and the hits that explain every tag.
+
+Outside the archive's reviewer role nothing derived from message content leaves here but
+which keywords matched: hits and the admin's backtests carry keyword sets, no positions, no
+texts. Samples with texts and positions are `POST /api/v1/archive/backtest`, a reviewer's
+query (token, justification, scope, audit). The dry run keeps positions: the caller sent
+the text.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,12 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
+from archive.api import ArchiveCall, audited, reviewer_body
+from archive.query import limit_of
 from scrm.api.errors import ApiError, json_body
 from scrm.api.params import int_param
 from scrm.appkeys import SERVICES
-from scrm.autotag.backtest import backtest_rule
+from scrm.autotag.backtest import audit_filters, audit_summary_backtest, backtest_rule
 from scrm.autotag.catalog import definition_of, rule_from_row, rule_json
 from scrm.autotag.models import RuleHit, TagRule
 from scrm.chat import MAX_CONTENT_CHARS
@@ -142,34 +151,51 @@ MAX_BACKTEST_DAYS = 366
 API_BACKTEST_LIMIT = 200_000  # larger runs belong to `run.py rules backtest`
 
 
-def _period(data: dict[str, Any]) -> tuple[int, int]:
+MAX_SAMPLES = 100
+
+
+def _period(data: dict[str, Any], status: int = 422) -> tuple[int, int]:
     period = []
     for name in ("from", "to"):
         value = data.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ApiError(422, "invalid", f"{name} must be milliseconds since the epoch", name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+            raise ApiError(status, "invalid", f"{name} must be milliseconds since the epoch", name)
         period.append(value)
     if period[0] >= period[1]:
-        raise ApiError(422, "invalid", "from must be before to", "from")
+        raise ApiError(status, "invalid", "from must be before to", "from")
     if period[1] - period[0] > MAX_BACKTEST_DAYS * 86_400_000:
-        raise ApiError(422, "invalid", f"the period must be at most {MAX_BACKTEST_DAYS} days", "to")
+        raise ApiError(
+            status, "invalid", f"the period must be at most {MAX_BACKTEST_DAYS} days", "to"
+        )
     return period[0], period[1]
 
 
+def _draft(data: dict[str, Any], status: int = 422) -> Any:
+    draft = data.get("rule")
+    if not isinstance(draft, dict):
+        raise ApiError(status, "invalid", "rule must be a rule object", "rule")
+    try:
+        return parse_rule(draft, 0)
+    except RuleValidationError as exc:
+        first = exc.errors[0]
+        raise ApiError(
+            status, "invalid", f"rule.{first.field}: {first.message}", f"rule.{first.field}"
+        ) from None
+
+
 async def _backtest(request: web.Request, rule: Any, data: dict[str, Any]) -> web.Response:
+    """The admin's backtest: counts and the set of matched keywords, never texts or positions."""
     from_ms, to_ms = _period(data)
     archive = request.app[SERVICES].archive
     if archive is None:
         raise ApiError(409, "conflict", "backtests read the archive, which is not configured")
     report, truncated = await backtest_rule(
-        archive,
-        rule,
-        from_ms=from_ms,
-        to_ms=to_ms,
-        actor="service-admin",
-        max_messages=API_BACKTEST_LIMIT,
+        archive, rule, from_ms=from_ms, to_ms=to_ms, max_messages=API_BACKTEST_LIMIT
     )
-    return web.json_response({**report.to_dict(), "truncated": truncated})
+    await audit_summary_backtest(
+        archive, rule, report, from_ms=from_ms, to_ms=to_ms, actor="service-admin"
+    )
+    return web.json_response({**report.summary(), "truncated": truncated})
 
 
 async def backtest_saved(request: web.Request) -> web.Response:
@@ -179,17 +205,42 @@ async def backtest_saved(request: web.Request) -> web.Response:
 
 async def backtest_draft(request: web.Request) -> web.Response:
     data = await _body(request)
-    draft = data.get("rule")
-    if not isinstance(draft, dict):
-        raise ApiError(422, "invalid", "rule must be a rule object", "rule")
-    try:
-        rule = parse_rule(draft, 0)
-    except RuleValidationError as exc:
-        first = exc.errors[0]
-        raise ApiError(
-            422, "invalid", f"rule.{first.field}: {first.message}", f"rule.{first.field}"
-        ) from None
-    return await _backtest(request, rule, data)
+    return await _backtest(request, _draft(data), data)
+
+
+@audited("backtest")
+async def reviewer_backtest(request: web.Request, call: ArchiveCall) -> web.Response:
+    """A reviewer's backtest: samples with texts and keyword positions, within their scope.
+
+    The body names a saved rule (``rule_id``) or a draft (``rule``), the period, a
+    justification and how many samples (``limit``, default 20); refusals are audited.
+    """
+    body = await reviewer_body(request, call)  # role, scope (departments → staff), reason
+    rule_id = body.get("rule_id")
+    if rule_id is not None:
+        if isinstance(rule_id, bool) or not isinstance(rule_id, int) or not 0 < rule_id < 2**62:
+            raise ApiError(400, "invalid", "rule_id must be a rule's id", "rule_id")
+        row = await TagRule.get_or_none(id=rule_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"tag rule {rule_id} does not exist", "rule_id")
+        rule = rule_from_row(row)
+    else:
+        rule = _draft(body, status=400)
+    from_ms, to_ms = _period(body, status=400)
+    samples = limit_of(body, default=20, maximum=MAX_SAMPLES)
+    call.filters = audit_filters(rule, from_ms, to_ms) | {"limit": samples}
+    scope = call.who.scope
+    report, truncated = await backtest_rule(
+        call.runtime,
+        rule,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        staff_scope=scope.values if scope.kind == "staff" else None,
+        sample_limit=samples,
+        max_messages=API_BACKTEST_LIMIT,
+    )
+    call.result_count = report.messages_matched
+    return web.json_response({**report.to_dict(), "truncated": truncated})
 
 
 def _hit_json(hit: RuleHit) -> dict[str, Any]:
@@ -222,4 +273,5 @@ def register(app: web.Application) -> None:
     app.router.add_post("/api/v1/tag-rules/backtest", backtest_draft)
     app.router.add_post("/api/v1/tag-rules/{rule_id}/backtest", backtest_saved)
     app.router.add_post("/api/v1/tagging/evaluate", evaluate)
+    app.router.add_post("/api/v1/archive/backtest", reviewer_backtest)
     app.router.add_get("/api/v1/customers/{external_userid}/tag-hits", customer_hits)

@@ -34,7 +34,9 @@ def add_commands(commands: Any) -> None:
     export.add_argument("--format", choices=("yaml", "json"), default=None)
     load = actions.add_parser("import", help="create or replace rules from a YAML/JSON file")
     load.add_argument("file")
-    test = actions.add_parser("backtest", help="run a rule over archived messages, no actions")
+    test = actions.add_parser(
+        "backtest", help="run a rule over archived messages, no actions: counts and keywords"
+    )
     which = test.add_mutually_exclusive_group(required=True)
     which.add_argument("rule_id", nargs="?", type=int, help="a saved rule")
     which.add_argument("--draft", help="a YAML/JSON file holding one rule not yet saved")
@@ -137,7 +139,7 @@ def _when(text: str) -> int:
 
 async def backtest_command(args: argparse.Namespace, settings: Settings, db: Database) -> int:
     from archive.runtime import open_archive
-    from scrm.autotag.backtest import backtest_rule
+    from scrm.autotag.backtest import audit_summary_backtest, backtest_rule
 
     if args.draft:
         try:
@@ -160,8 +162,12 @@ async def backtest_command(args: argparse.Namespace, settings: Settings, db: Dat
             rule,
             from_ms=args.from_,
             to_ms=to_ms,
-            actor="cli",
             progress=lambda scanned: bar.update(scanned - bar.n),
         )
-    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    await audit_summary_backtest(
+        runtime, rule, report, from_ms=args.from_, to_ms=to_ms, actor="cli"
+    )
+    # Counts and matched keywords only: texts and positions are a reviewer's query.
+    print(json.dumps(report.summary(), ensure_ascii=False, indent=2))
+    print("sample messages: a reviewer's query, POST /api/v1/archive/backtest", file=sys.stderr)
     return 0

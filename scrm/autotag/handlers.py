@@ -87,7 +87,8 @@ async def record_hit(match: RuleMatch, message: ChatMessage, customer: str, now:
             "rule_name": rule.name,
             "sender_kind": message.sender_kind,
             "msgtime": message.msgtime,
-            "keywords": json.dumps([k.to_dict() for k in match.keywords], ensure_ascii=False),
+            # which keywords, never where: positions would spell the message out (issue 9)
+            "keywords": json.dumps(match.keyword_set, ensure_ascii=False),
             "fired": fires,
             "actions": json.dumps(actions, ensure_ascii=False),
             "created_at": now,

@@ -21,7 +21,7 @@ class TagRule(Model):
 
 
 class RuleHit(Model):
-    """One rule matching one message for one customer: keywords, positions, actions, outcome.
+    """One rule matching one message for one customer: keywords, actions, outcome.
 
     Unique per (rule, message, customer), so a redelivered message never acts twice.
     `fired` is False when the threshold was not reached yet: the hit still counts.
@@ -35,7 +35,7 @@ class RuleHit(Model):
     userid = fields.CharField(max_length=64, null=True)  # the staff member whose tags changed
     sender_kind = fields.CharField(max_length=16)
     msgtime = fields.BigIntField()  # ms
-    keywords = fields.TextField()  # JSON [{"keyword", "start", "end"}]
+    keywords = fields.TextField()  # JSON ["keyword", …]: sorted, unique, no positions
     fired = fields.BooleanField()
     actions = fields.TextField()  # JSON [{"type", …, "outcome"}]
     created_at = fields.FloatField()

@@ -5,7 +5,9 @@ it in one transaction and one round trip (events insert-or-ignore on the dedupe 
 run per interested handler for the new ones, see `batch_store`), then wakes the callers and
 only then rings the workers' doorbell. Under load
 a single commit carries hundreds of events, which is what keeps the ack fast on SQLite's one
-writer and on PostgreSQL alike.
+writer and on PostgreSQL alike. When a batch fails, its events are written one by one, so an
+event the database refuses fails alone and never its neighbours (each intake also refuses
+unstorable text itself, `scrm.storable`; this is the net under it).
 """
 
 from __future__ import annotations
@@ -41,7 +43,15 @@ class IncomingEvent:
 
 
 class InboxUnavailable(Exception):
-    """The event could not be made durable; the caller must not acknowledge it."""
+    """The event could not be made durable; the caller must not acknowledge it.
+
+    From `store_many`, ``stored`` tells per event what became of it (True new, False
+    duplicate, None not stored) when only some of them failed.
+    """
+
+    def __init__(self, reason: str, stored: list[bool | None] | None = None) -> None:
+        super().__init__(reason)
+        self.stored = stored
 
 
 class Inbox:
@@ -102,7 +112,11 @@ class Inbox:
             raise InboxUnavailable(type(exc).__name__) from exc
         if has_runs:
             self._ring_soon()
-        return results
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            stored = [None if isinstance(r, BaseException) else r for r in results]
+            raise InboxUnavailable(type(failed[0]).__name__, stored) from failed[0]
+        return [bool(r) for r in results]
 
     async def _write_loop(self) -> None:
         while True:
@@ -131,28 +145,69 @@ class Inbox:
                     future.set_exception(InboxUnavailable(type(exc).__name__))
             return
         for (_, future), is_new in zip(batch, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(is_new, BaseException):
+                future.set_exception(InboxUnavailable(type(is_new).__name__))
+            else:
                 future.set_result(is_new)
         if has_runs:  # after the callers are answered: the ring must not delay an ack
             self._ring_soon()
 
-    async def _write(self, events: list[IncomingEvent]) -> tuple[list[bool], bool]:
-        """Commit the batch; return per event whether it is new, and whether runs were added."""
+    async def _write(self, events: list[IncomingEvent]) -> tuple[list[bool | BaseException], bool]:
+        """Commit the batch; return per event whether it is new (or the error it failed
+        with, alone), and whether runs were added."""
         unique: dict[str, IncomingEvent] = {}
         for event in events:
             unique.setdefault(event.dedupe_key, event)
-        rows = [self._row(event) for event in unique.values()]
+        rows: list[EventRow] = []
+        failed: dict[str, BaseException] = {}
+        for key, event in unique.items():
+            try:
+                rows.append(self._row(event))
+            except (TypeError, ValueError) as exc:  # not serialisable: this event alone
+                failed[key] = exc
         started = time.perf_counter()
-        inserted = await self._store.write(rows, self._clock())
+        inserted = await self._write_rows(rows, failed) if rows else {}
         if self._on_batch is not None:
             self._on_batch(len(events), len(inserted), time.perf_counter() - started)
         seen: set[str] = set()
-        results = []
+        results: list[bool | BaseException] = []
         for event in events:
-            results.append(event.dedupe_key in inserted and event.dedupe_key not in seen)
-            seen.add(event.dedupe_key)
+            key = event.dedupe_key
+            results.append(failed.get(key, key in inserted and key not in seen))
+            seen.add(key)
         has_runs = any(row.handlers for row in rows if row.dedupe_key in inserted)
         return results, has_runs
+
+    async def _write_rows(
+        self, rows: list[EventRow], failed: dict[str, BaseException]
+    ) -> dict[str, int]:
+        """One round trip for the batch; if it fails, each row on its own (recording in
+        ``failed`` the rows that fail again), so one bad row never fails its neighbours."""
+        now = self._clock()
+        try:
+            return await self._store.write(rows, now)
+        except Exception as exc:
+            # the type only: a driver's message can quote the statement's values (content)
+            if len(rows) == 1:
+                log.warning("inbox write failed for 1 event (%s)", type(exc).__name__)
+                failed[rows[0].dedupe_key] = exc
+                return {}
+            log.warning(
+                "inbox batch of %d failed (%s); writing one by one", len(rows), type(exc).__name__
+            )
+        inserted: dict[str, int] = {}
+        alone = 0
+        for row in rows:
+            try:
+                inserted.update(await self._store.write([row], now))
+            except Exception as exc:
+                failed[row.dedupe_key] = exc
+                alone += 1
+        if alone:
+            log.warning("inbox: %d of %d events could not be written", alone, len(rows))
+        return inserted
 
     def _row(self, event: IncomingEvent) -> EventRow:
         handlers = tuple(self._dispatcher.handlers_for(event.name))

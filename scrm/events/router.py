@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from scrm.logsafe import loggable
+
 if TYPE_CHECKING:
     from scrm.services import Services
 
@@ -88,7 +90,7 @@ class Dispatcher:
             return names
         if event_name not in self._ignored and event_name not in self._unknown_seen:
             self._unknown_seen.add(event_name)
-            log.info("no handler for event %s; stored without processing", event_name)
+            log.info("no handler for event %s; stored without processing", loggable(event_name))
         return []
 
     def handler(self, handler_name: str) -> Handler | None:

@@ -28,6 +28,7 @@ from scrm.events.content import carries_content, strip_content
 from scrm.events.errors import PermanentError, Retry
 from scrm.events.inbox import DOORBELL
 from scrm.events.router import Dispatcher, EventRecord
+from scrm.logsafe import loggable
 
 if TYPE_CHECKING:
     from scrm.services import Services
@@ -152,7 +153,11 @@ class Worker:
             outcome = "retry" if retryable else "dead"
             delay = self._delay(run.attempt)
             log.warning(
-                "%s: %s failed on attempt %d: %s", self.name, run.handler, run.attempt, error
+                "%s: %s failed on attempt %d: %s",
+                self.name,
+                run.handler,
+                run.attempt,
+                loggable(error, 500),  # an exception's text may quote request data
             )
         if outcome == "retry" and run.attempt >= self._settings.max_attempts:
             outcome = "dead"

@@ -109,7 +109,8 @@ async def test_every_search_is_audited(runtime: ArchiveRuntime, client: Client) 
     assert entries[0]["justification"] == WHY
     assert entries[0]["filters"] == {"keyword": "退款", "customer": "wmAlice"}
     assert entries[1]["prev_hash"] == entries[0]["hash"]
-    assert [e["seq"] for e in await audit(client, auditor, cursor="1")] == [2]
+    # reading the log is itself an entry: the first read is seq 3
+    assert [e["seq"] for e in await audit(client, auditor, cursor="1")] == [2, 3]
 
 
 @pytest.mark.parametrize("body", [{}, {"justification": "short"}, {"justification": 42}])
@@ -138,7 +139,7 @@ async def test_refusals_are_403_and_audited(runtime: ArchiveRuntime, client: Cli
         ("root", "admin", "search", "denied"),
         ("sam", "reviewer", "search", "denied"),
         ("sam", "reviewer", "audit", "denied"),
-    ]
+    ]  # the auditor's own read is recorded after it answered
     assert entries[3]["filters"] == {"staff": "lisi"}
 
 
@@ -178,7 +179,7 @@ async def test_export_has_jsonl_and_manifest(runtime: ArchiveRuntime, client: Cl
     auditor = await token(runtime, "ada", "auditor")
     assert [(e["action"], e["result_count"]) for e in await audit(client, auditor)] == [
         ("export", 2)
-    ]
+    ]  # the read itself is appended after its answer
 
 
 async def test_keyword_candidates_are_confirmed_on_plaintext(
@@ -214,3 +215,85 @@ async def test_keyword_pages_with_cursor(runtime: ArchiveRuntime, client: Client
             break
         body_in["cursor"] = body["next_cursor"]
     assert seen == ["m1", "m2", "m5"]
+
+
+async def _entries_of(runtime: ArchiveRuntime, actor: str) -> list[dict[str, Any]]:
+    from archive.audit import read_audit
+
+    return [e.fields for e in await read_audit(runtime) if e.fields["actor"] == actor]
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"keyword": "退款"}, "justification"),
+        ({"justification": "short"}, "justification"),
+        ({"justification": WHY, "limit": 0}, "limit"),
+        ({"justification": WHY, "limit": "ten"}, "limit"),
+        ({"justification": WHY, "cursor": "not-a-cursor"}, "cursor"),
+        ({"justification": WHY, "keyword": ["退款"]}, "keyword"),
+        ([1, 2], "body"),
+        ("a string", "body"),
+        (b'{"justification": "complaint #4711 review",', None),  # malformed JSON
+        (b"\xff\xfe not utf-8", None),
+    ],
+)
+async def test_every_invalid_request_of_a_reviewer_is_audited_once(
+    runtime: ArchiveRuntime, client: Client, data: Any, field: str | None
+) -> None:
+    tok = await token(runtime, "rita", "reviewer")
+    for path in ("/api/v1/archive/search", "/api/v1/archive/export"):
+        if isinstance(data, bytes):
+            response = await client.post(
+                path, data=data, headers={**bearer(tok), "Content-Type": "application/json"}
+            )
+        else:
+            response = await client.post(path, json=data, headers=bearer(tok))
+        assert response.status == 400
+        assert (await response.json())["error"].get("field") == field
+    entries = await _entries_of(runtime, "rita")
+    assert [(e["action"], e["outcome"], e["result_count"]) for e in entries] == [
+        ("search", "invalid", 0),
+        ("export", "invalid", 0),
+    ]
+    codes = ("invalid", "bad_json", "justification_required")
+    assert entries[0]["filters"]["error"]["code"] in codes
+
+
+async def test_a_failing_request_is_audited_as_failed(
+    runtime: ArchiveRuntime, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tok = await token(runtime, "rita", "reviewer")
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the search broke")
+
+    monkeypatch.setattr("archive.api.search", broken)
+    status, body = await search(client, tok, justification=WHY, keyword="退款")
+    assert (status, body["error"]["code"]) == (500, "internal")
+    [entry] = await _entries_of(runtime, "rita")
+    assert (entry["action"], entry["outcome"], entry["justification"]) == ("search", "failed", WHY)
+    assert entry["filters"] == {
+        "keyword": "退款",
+        "error": {"code": "internal", "type": "RuntimeError"},
+    }
+
+
+async def test_each_request_gets_exactly_one_entry(runtime: ArchiveRuntime, client: Client) -> None:
+    tok = await token(runtime, "rita", "reviewer")
+    auditor = await token(runtime, "ada", "auditor")
+    await search(client, tok, justification=WHY)  # allowed
+    await search(client, tok, justification=WHY, limit=9999)  # invalid
+    await search(client, auditor, justification=WHY)  # denied
+    response = await client.get("/api/v1/archive/audit?limit=x", headers=bearer(auditor))
+    assert response.status == 400  # invalid
+    entries = await audit(client, auditor)  # allowed, appended after its answer
+    assert [(e["actor"], e["action"], e["outcome"]) for e in entries] == [
+        ("rita", "search", "allowed"),
+        ("rita", "search", "invalid"),
+        ("ada", "search", "denied"),
+        ("ada", "audit", "invalid"),
+    ]
+    assert [(e["action"], e["outcome"], e["result_count"]) for e in await audit(client, auditor)][
+        -1
+    ] == ("audit", "allowed", 4)

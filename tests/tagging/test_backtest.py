@@ -49,22 +49,35 @@ def test_progress_is_reported(make_rule: RuleFactory) -> None:
 
 
 def test_report_renders_for_the_api(make_rule: RuleFactory) -> None:
-    data = backtest(make_rule(keywords_any=["谢谢"]), MESSAGES).to_dict()
-    assert data == {
+    report = backtest(make_rule(keywords_any=["谢谢"]), MESSAGES)
+    summary = {
         "messages_scanned": 7,
         "messages_matched": 1,
         "customers_matched": 1,
         "customers_fired": 1,
         "fires": 1,
+        "keywords": ["谢谢"],
+    }
+    assert report.summary() == summary  # what the admin API answers: no text, no positions
+    assert report.to_dict() == {  # a reviewer's answer
+        **summary,
         "samples": [
             {
                 "msgid": "m7",
                 "customer": "dave",
                 "time_ms": 0,
+                "text": "谢谢",
                 "keywords": [{"keyword": "谢谢", "start": 0, "end": 2}],
             }
         ],
     }
+
+
+def test_summary_holds_the_keyword_set_only(make_rule: RuleFactory) -> None:
+    rule = make_rule(keywords_any=["过", "敏", "谢"])
+    summary = backtest(rule, MESSAGES).summary()
+    assert summary["keywords"] == ["敏", "谢", "过"]  # a set: no positions, no counts, no order
+    assert "samples" not in summary
 
 
 def test_incremental_backtest_matches_the_one_shot_run() -> None:

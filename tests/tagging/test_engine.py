@@ -156,3 +156,10 @@ def test_api_answer_shape(make_rule: RuleFactory) -> None:
             }
         ]
     }
+
+
+def test_keyword_set_is_sorted_unique_and_positionless(make_rule: RuleFactory) -> None:
+    engine = RuleEngine([make_rule(keywords_any=["b", "a", "n"])])
+    [match] = engine.evaluate("banana", "customer")
+    assert len(match.keywords) == 6  # positions stay for the caller-supplied dry run
+    assert match.keyword_set == ["a", "b", "n"]
