@@ -74,7 +74,7 @@ async def test_dead_letter_listing_and_replay(stack: Stack) -> None:
     )
     await stack.drain()
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    assert stats == {"received": 1, "pending": 0, "done": 0, "dead": 1}
+    assert stats == {"received": 1, "pending": 0, "done": 0, "dead": 1, "expired": 0}
     status, page = await stack.api("GET", "/api/v1/events?status=dead")
     assert status == 200
     [event] = page["events"]

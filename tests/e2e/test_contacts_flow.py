@@ -48,7 +48,7 @@ async def test_three_identical_deliveries_make_one_event(stack: Stack) -> None:
     assert stack.metric("scrm_callback_seconds_count") == 3  # every acknowledged delivery
     assert 1 <= stack.metric("scrm_inbox_commit_seconds_count") <= 3
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    assert stats == {"received": 1, "pending": 0, "done": 1, "dead": 0}
+    assert stats == {"received": 1, "pending": 0, "done": 1, "dead": 0, "expired": 0}
 
 
 async def test_late_add_after_del_does_not_resurrect(stack: Stack) -> None:
