@@ -94,3 +94,13 @@ def test_toml_file_with_env_override_and_unknown_keys(tmp_path: Path) -> None:
         load_settings(production(tmp_path, SCRM_CONFIG=str(path)))
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(production(tmp_path, SCRM_CONFIG=str(tmp_path / "missing.toml")))
+
+
+def test_inbox_content_ttl_defaults_to_a_week_and_is_validated(tmp_path: Path) -> None:
+    assert load_settings(production(tmp_path)).inbox_content_ttl_days == 7
+    env = production(tmp_path, SCRM_INBOX_CONTENT_TTL_DAYS="2")
+    assert load_settings(env).inbox_content_ttl_days == 2
+    for value, message in (("0", "between 1 and 365"), ("a week", "expected a whole number")):
+        with pytest.raises(ConfigError) as info:
+            load_settings(production(tmp_path, SCRM_INBOX_CONTENT_TTL_DAYS=value))
+        assert info.value.key == "SCRM_INBOX_CONTENT_TTL_DAYS" and message in str(info.value)
