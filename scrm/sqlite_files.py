@@ -13,9 +13,11 @@ reset; `checkpoint_wal` runs a TRUNCATE checkpoint, which also empties the WAL f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,17 +53,29 @@ def protect_sqlite_files(url: str) -> None:
                 os.chmod(member, FILE_MODE)
 
 
-async def checkpoint_wal(db: Database) -> None:
+async def checkpoint_wal(db: Database, *, busy_timeout: float = 0.1) -> None:
     """Copy the WAL into the database and truncate it to zero bytes (SQLite only; best effort).
 
-    Busy readers make SQLite stop short (``busy`` = 1); the next checkpoint finishes the job.
+    A TRUNCATE checkpoint holds the write lock while it waits for readers, so it runs on a
+    connection of its own with a short busy timeout: the inbox writer is held up briefly at
+    most, and a checkpoint that meets a long reader stops short (the next one finishes).
     """
-    if db.is_postgres:
+    path = db.sqlite_path
+    if db.is_postgres or path is None:
         return
     try:
-        rows = await db.fetch("PRAGMA wal_checkpoint(TRUNCATE)")
-    except Exception:
+        busy = await asyncio.to_thread(_checkpoint, path, busy_timeout)
+    except sqlite3.Error:
         log.warning("WAL checkpoint failed; the next one retries", exc_info=True)
         return
-    if rows and rows[0].get("busy"):
+    if busy:
         log.info("WAL checkpoint was partial (readers busy); the next one retries")
+
+
+def _checkpoint(path: str, busy_timeout: float) -> bool:
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    return bool(row and row[0])
