@@ -14,7 +14,6 @@ changes) are untouched: their dead runs stay replayable indefinitely.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 
 from tortoise.transactions import in_transaction
@@ -22,8 +21,6 @@ from tortoise.transactions import in_transaction
 from scrm.db import Database
 from scrm.events.content import CONTENT_EVENT_PREFIXES, strip_content
 from scrm.sqlite_files import checkpoint_wal
-
-log = logging.getLogger(__name__)
 
 EXPIRED = "expired"
 DAY = 86_400.0
@@ -69,14 +66,14 @@ async def _expire(
     db: Database, ids: list[int], now: float, ttl_days: int, report: ExpiredContent
 ) -> None:
     reason = f"expired: content shredded after {ttl_days} days unprocessed; last error: "
-    marks = db.placeholders(3 + len(ids))
+    marks = db.placeholders(3 + len(ids))  # in the order they appear: `?` is positional
     within = ", ".join(marks[3:])
     async with in_transaction() as conn:
         expired = await db.fetch(
             f"UPDATE handler_runs SET status = '{EXPIRED}', "
             f"last_error = SUBSTR(CAST({marks[0]} AS TEXT) || COALESCE(last_error, 'none'), 1, "
             f"2000), locked_until = NULL, claim_token = NULL, updated_at = {marks[1]} "
-            f"WHERE event_id IN ({within}) AND {_UNFINISHED.format(now=marks[2])} "
+            f"WHERE {_UNFINISHED.format(now=marks[2])} AND event_id IN ({within}) "
             "RETURNING event_id, handler",
             [reason, now, now, *ids],
             conn,
