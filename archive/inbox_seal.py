@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from archive.errors import MissingKeyError
 from archive.keyring import show_id
 from archive.runtime import ArchiveRuntime
+from scrm.db import Database
 from scrm.events.content import SEALED_MARK, SealError, metadata_of
 
 VERSION: Final = "1"
@@ -103,3 +104,18 @@ class InboxSeal:
         if not isinstance(opened, dict):
             raise SealError("sealed content is not an object")
         return opened
+
+
+def _like_literal(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself (escape character: backslash)."""
+    return "".join("\\" + ch if ch in "\\%_" else ch for ch in text)
+
+
+async def count_sealed_under(db: Database, kek_id: str) -> int:
+    """How many inbox payloads still wait sealed under `kek_id` (checked before retiring it)."""
+    needle = _like_literal(f'"{SEALED_MARK}":"{VERSION}:{kek_id}:')
+    mark = db.placeholders(1)[0]
+    rows = await db.fetch(
+        f"SELECT COUNT(*) AS n FROM events WHERE payload LIKE {mark} ESCAPE '\\'", [f"%{needle}%"]
+    )
+    return int(rows[0]["n"])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from archive.inbox_seal import InboxSeal, derive_seal_key
+from archive.errors import KeyRingError
+from archive.inbox_seal import InboxSeal, count_sealed_under, derive_seal_key
+from archive.keyfile import write_key_file
 from archive.keyring import KeyRing
+from archive.rotate import retire_kek
 from archive.runtime import ArchiveRuntime
 from scrm.db import Database
 from scrm.events.content import SEALED_MARK, SealError, strip_content
@@ -86,3 +90,26 @@ def test_the_seal_key_is_its_own_and_never_shown() -> None:
     seal = seal_for(make_ring())
     seal.seal(dict(MESSAGE), bind="b")
     assert KEK1.hex() not in repr(seal) and key.hex() not in repr(seal)
+
+
+async def test_a_kek_is_not_retired_while_inbox_content_waits_sealed_under_it(
+    database: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "keys.json"
+    write_key_file(path, make_ring("kek2"))  # kek1 and kek2, kek2 active: after a rotation
+    waiting = seal_for(make_ring("kek1")).seal(dict(MESSAGE), bind="chat:m-seal-1")  # before
+    runtime = ArchiveRuntime(database, make_ring("kek2"), corp_id="wwcorp", key_file=path)
+    marks = database.placeholders(5)
+    await database.fetch(
+        "INSERT INTO events (dedupe_key, name, source, payload, received_at) "
+        f"VALUES ({', '.join(marks)}) RETURNING id",
+        ["chat:m-seal-1", "chat.message", "test", json.dumps(waiting, separators=(",", ":")), 1.0],
+    )
+    assert await count_sealed_under(database, "kek1") == 1
+    assert await count_sealed_under(database, "kek2") == 0
+    assert await count_sealed_under(database, "kek") == 0  # an id, not a prefix
+    with pytest.raises(KeyRingError, match="1 inbox messages waiting for handlers"):
+        await retire_kek(runtime, "kek1")
+    await database.fetch("UPDATE events SET payload = '{}' RETURNING id")  # processed: stripped
+    await retire_kek(runtime, "kek1")
+    assert runtime.ring.kek_ids == ("kek2",)
