@@ -15,6 +15,7 @@ from archive.checkpoints import sign_checkpoints
 from archive.errors import ArchiveCryptoError, KeyRingError
 from archive.importer import import_jsonl
 from archive.keyfile import generate_key_file
+from archive.inbox_seal import InboxSeal
 from archive.retention import apply_retention
 from archive.reviewers import ROLES, add_reviewer, parse_scope
 from archive.rotate import retire_kek, rotate_kek
@@ -74,6 +75,7 @@ async def run_command(
         except ArchiveCryptoError as exc:
             print(f"archive: {exc}", file=sys.stderr)
             return 2
+        inbox.use_seal(InboxSeal(runtime))  # imported messages wait for handlers sealed
         return await _dispatch(args, runtime, inbox)
     finally:
         await inbox.close()

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from archive.audit import AuditEvent, append_audit
 from archive.envelope import WrappedKey, rewrap
 from archive.errors import KeyRingError
+from archive.inbox_seal import count_sealed_under
 from archive.keyfile import write_key_file
 from archive.keyring import KEY_BYTES
 from archive.runtime import ArchiveRuntime
@@ -81,6 +82,11 @@ async def retire_kek(runtime: ArchiveRuntime, kek_id: str) -> None:
     if rows[0]["n"]:
         raise KeyRingError(
             f"{rows[0]['n']} data keys are still wrapped under {kek_id!r}; run rotate-kek first"
+        )
+    if waiting := await count_sealed_under(db, kek_id):
+        raise KeyRingError(
+            f"{waiting} inbox messages waiting for handlers are sealed under {kek_id!r}; retire "
+            "it once they are processed or expired (SCRM_INBOX_CONTENT_TTL_DAYS after rotate-kek)"
         )
     write_key_file(runtime.key_file, runtime.ring.retire(kek_id))
     runtime.reload_ring()

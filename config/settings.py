@@ -107,6 +107,9 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     var_dir: Path = Path("var")
     log_level: str = "INFO"
+    # Message content a handler run never finished with is shredded after this many days,
+    # and those runs are closed as `expired` (SCRM_INBOX_CONTENT_TTL_DAYS).
+    inbox_content_ttl_days: int = 7
     wecom: WeComSettings = field(
         default_factory=lambda: WeComSettings(
             "", Secret(""), Secret(""), Secret(""), 0, Secret(""), DEFAULT_API_BASE
@@ -266,7 +269,8 @@ _KNOWN_KEYS = (
     "log_level corp_id callback_token callback_aes_key contact_secret agent_id agent_secret "
     "wecom_api_base callback_max_skew wecom_timeout worker_concurrency worker_max_attempts "
     "worker_poll_interval worker_lease_seconds archive_keys archive_key_file "
-    "archive_retention_days finance_sdk_path archive_finance_secret archive_rsa_keys"
+    "archive_retention_days finance_sdk_path archive_finance_secret archive_rsa_keys "
+    "inbox_content_ttl_days"
 ).split()
 
 
@@ -326,6 +330,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=src.get("max_body_bytes", _int_in(1024, 16 * 1024 * 1024), 64 * 1024),
         var_dir=var_dir,
         log_level=src.get("log_level", _level, "INFO"),
+        inbox_content_ttl_days=src.get("inbox_content_ttl_days", _int_in(1, 365), 7),
         wecom=wecom,
         worker=WorkerSettings(
             concurrency=src.get("worker_concurrency", _int_in(0, 256), 4),

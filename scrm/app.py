@@ -19,6 +19,7 @@ from aiohttp import web
 from adapters.kv import KVStore, open_kv
 from adapters.wecom import RetryPolicy, WeComClient
 from archive import api as archive_api
+from archive.inbox_seal import InboxSeal
 from archive.pull import attach_puller
 from archive.runtime import open_archive
 from callbacks.crypto import CallbackCrypto
@@ -91,6 +92,8 @@ def create_app(
             opened.push_async_callback(kv.close)
             archive_runtime = await open_archive(settings, db)  # refuses a missing KEK
             opened.push_async_callback(archive_runtime.close)  # also stops the SDK worker
+            seal = InboxSeal(archive_runtime)  # before any intake: content is never stored clear
+            inbox.use_seal(seal)
             attach_puller(archive_runtime, settings, inbox.store_many)  # if the SDK is set
             session = await opened.enter_async_context(aiohttp.ClientSession())
             client = WeComClient.for_customers(session, kv, wecom)
@@ -104,6 +107,7 @@ def create_app(
                 inbox=inbox,
                 autotag=AutoTagRuntime(RuleCatalog(clock=clock)),
                 archive=archive_runtime,
+                seal=seal,
             )
             app[SERVICES] = services
             # Once, before anything runs: a missing 客户联系 permission is an ERROR an operator

@@ -18,6 +18,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from scrm.sqlite_files import protect_sqlite_files
+
 MODELS_APP = "models"
 MODEL_MODULES = ["scrm.models", "scrm.autotag.models", "archive.models", "aerich.models"]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -132,6 +134,7 @@ async def migrate(url: str) -> list[str]:
     from aerich import Command
 
     _forget_compiled_queries()
+    protect_sqlite_files(url)  # before SQLite creates the file, its WAL and SHM
 
     config = tortoise_config(url)
     await Tortoise.init(config=config)  # aerich skips this when an earlier init left state
@@ -148,6 +151,7 @@ async def open_database(url: str, *, apply_migrations: bool = True) -> Database:
     """Migrate, then open the ORM's connections for this process."""
     if apply_migrations:
         await migrate(url)
+    protect_sqlite_files(url)  # also the WAL and SHM a migration just created
     _forget_compiled_queries()
     await Tortoise.init(config=tortoise_config(url))
     return Database(dialect=connections.get("default").capabilities.dialect, url=url)

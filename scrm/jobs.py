@@ -7,6 +7,7 @@ import logging
 from archive.checkpoints import sign_checkpoints
 from archive.pull import catch_up
 from archive.retention import apply_retention
+from scrm.events.expiry import expire_content
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
 
@@ -38,8 +39,24 @@ async def archive_pull(services: Services) -> None:
             log.info("session-archive catch-up pulled %d new messages", fresh)
 
 
+async def inbox_content_expiry(services: Services) -> None:
+    """Shred message content older than SCRM_INBOX_CONTENT_TTL_DAYS; its open runs expire."""
+    ttl_days = services.settings.inbox_content_ttl_days
+    expired = await expire_content(services.db, services.clock(), ttl_days)
+    for _, handler in expired.runs:
+        services.metrics.handler_runs.labels(handler=handler, outcome="expired").inc()
+    if expired.runs or expired.stripped:
+        log.warning(
+            "inbox content older than %d days shredded: %d events, %d runs closed as expired",
+            ttl_days,
+            len(expired.stripped),
+            len(expired.runs),
+        )
+
+
 JOBS = [
     PeriodicJob("archive-pull", archive_pull, every_seconds=MINUTE, lease_seconds=5 * MINUTE),
     PeriodicJob("archive-checkpoints", archive_checkpoints, every_seconds=HOUR),
     PeriodicJob("archive-retention", archive_retention, every_seconds=6 * HOUR),
+    PeriodicJob("inbox-content-expiry", inbox_content_expiry, every_seconds=HOUR),
 ]

@@ -17,7 +17,7 @@ class Event(Model):
     dedupe_key = fields.CharField(max_length=128, unique=True)
     name = fields.CharField(max_length=128, db_index=True)
     source = fields.CharField(max_length=32)
-    payload = fields.TextField()  # JSON text; stripped of chat content once processed
+    payload = fields.TextField()  # JSON text; chat content sealed, stripped once processed
     occurred_at = fields.BigIntField(null=True)  # WeCom CreateTime, unix seconds
     received_at = fields.FloatField()
 
@@ -35,7 +35,7 @@ class HandlerRun(Model):
         "models.Event", related_name="runs", on_delete=fields.CASCADE
     )
     handler = fields.CharField(max_length=96)
-    status = fields.CharField(max_length=16, default="pending")  # pending|running|done|dead
+    status = fields.CharField(max_length=16, default="pending")  # pending|running|done|dead|expired
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.FloatField()
     locked_until = fields.FloatField(null=True)

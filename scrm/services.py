@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from adapters.kv import KVStore
 from config import Settings
 from scrm.db import Database
+from scrm.events.content import ContentSeal
 from scrm.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -32,3 +33,5 @@ class Services:
     autotag: AutoTagRuntime | None = None
     # The compliance archive's key ring and stores; only archive/ looks inside.
     archive: ArchiveRuntime | None = None
+    # Seals message content in the inbox and opens it for handlers (archive/inbox_seal.py).
+    seal: ContentSeal | None = None

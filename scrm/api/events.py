@@ -12,7 +12,8 @@ from scrm.api.params import int_param
 from scrm.appkeys import INBOX, SERVICES
 from scrm.models import Event, HandlerRun
 
-RUN_STATUSES = ("pending", "running", "done", "dead")
+# expired: content shredded after SCRM_INBOX_CONTENT_TTL_DAYS before the run finished (final)
+RUN_STATUSES = ("pending", "running", "done", "dead", "expired")
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -60,7 +61,11 @@ async def replay(request: web.Request) -> web.Response:
         "handler", flat=True
     )
     if not dead:
-        raise ApiError(409, "conflict", f"event {event_id} has no dead handler runs to replay")
+        expired = await HandlerRun.filter(event_id=event_id, status="expired").exists()
+        reason = " (its content expired and was shredded)" if expired else ""
+        raise ApiError(
+            409, "conflict", f"event {event_id} has no dead handler runs to replay{reason}"
+        )
     await HandlerRun.filter(event_id=event_id, status="dead").update(
         status="pending", attempts=0, next_attempt_at=now, updated_at=now, last_error=None
     )

@@ -23,7 +23,7 @@ from typing import Any
 from adapters.kv import KVStore
 from scrm.db import Database
 from scrm.events.batch_store import BatchStore, EventRow, batch_store_for
-from scrm.events.content import carries_content, strip_content
+from scrm.events.content import ContentSeal, carries_content, strip_content
 from scrm.events.router import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class Inbox:
         max_batch: int = 400,
         clock: Callable[[], float] = time.time,
         on_batch: Callable[[int, int, float], None] | None = None,
+        seal: ContentSeal | None = None,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
@@ -80,6 +81,11 @@ class Inbox:
         self._ringing: asyncio.Task[None] | None = None
         self._ring_again = False
         self._store: BatchStore = batch_store_for(db)
+        self._seal = seal
+
+    def use_seal(self, seal: ContentSeal) -> None:
+        """Seal message content with `seal` from now on (the app sets it once the keys load)."""
+        self._seal = seal
 
     async def start(self) -> None:
         if self._writer is None:
@@ -212,8 +218,8 @@ class Inbox:
     def _row(self, event: IncomingEvent) -> EventRow:
         handlers = tuple(self._dispatcher.handlers_for(event.name))
         body = event.payload
-        if not handlers and carries_content(event.name):
-            body = strip_content(body)  # nobody will process it: never store the text
+        if carries_content(event.name):
+            body = self._sealed_content(event, handlers)
         return EventRow(
             dedupe_key=event.dedupe_key,
             name=event.name,
@@ -222,6 +228,14 @@ class Inbox:
             occurred_at=event.occurred_at,
             handlers=handlers,
         )
+
+    def _sealed_content(self, event: IncomingEvent, handlers: tuple[str, ...]) -> dict[str, Any]:
+        """The seal step: message content is never written in clear, from the first commit."""
+        if not handlers:
+            return strip_content(event.payload)  # nobody will process it: never store the text
+        if self._seal is None:  # fail closed: no key, no content at rest
+            raise InboxUnavailable(f"no content seal configured for {event.name}")
+        return self._seal.seal(event.payload, bind=event.dedupe_key)
 
     def wake_workers(self) -> None:
         """Ring the workers' doorbell for runs made due outside the inbox (a replay)."""

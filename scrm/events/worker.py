@@ -24,17 +24,22 @@ from tortoise.transactions import in_transaction
 from adapters.backoff import backoff_delay
 from config import WorkerSettings
 from scrm.db import Database
-from scrm.events.content import carries_content, strip_content
+from scrm.events.content import SealError, carries_content, is_sealed, strip_content
 from scrm.events.errors import PermanentError, Retry
 from scrm.events.inbox import DOORBELL
 from scrm.events.router import Dispatcher, EventRecord
 from scrm.logsafe import loggable
+from scrm.sqlite_files import checkpoint_wal
 
 if TYPE_CHECKING:
     from scrm.services import Services
 
 log = logging.getLogger(__name__)
 
+# Stripped content leaves old page images in SQLite's WAL until a checkpoint: truncate it when
+# the worker goes idle, and at most this often (seconds) while it stays busy — a TRUNCATE
+# checkpoint holds the write lock briefly, so never once per message on the hot path.
+CHECKPOINT_EVERY = 60.0
 _DUE = (
     "(status = 'pending' AND next_attempt_at <= {now}) "
     "OR (status = 'running' AND locked_until < {now})"
@@ -69,6 +74,8 @@ class Worker:
         self._settings = settings
         self._clock = clock
         self.name = name
+        self._stripped = 0  # content rows stripped since the last WAL checkpoint
+        self._checkpointed_at = clock()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set: claim, execute, then wait for the doorbell or a poll."""
@@ -76,6 +83,7 @@ class Worker:
         while not stop.is_set():
             try:
                 done = await self.work_once()
+                await self.flush_stripped(idle=done == 0)
             except Exception:
                 log.exception("%s: claim failed; retrying after the poll interval", self.name)
                 done = 0
@@ -93,7 +101,18 @@ class Worker:
             if done == 0:
                 break
             total += done
+        await self.flush_stripped(idle=True)
         return total
+
+    async def flush_stripped(self, *, idle: bool) -> None:
+        """Checkpoint SQLite's WAL (TRUNCATE) after stripping, debounced: see CHECKPOINT_EVERY."""
+        if not self._stripped:
+            return
+        now = self._clock()
+        if not idle and now - self._checkpointed_at < CHECKPOINT_EVERY:
+            return
+        self._stripped, self._checkpointed_at = 0, now
+        await checkpoint_wal(self._db)
 
     async def work_once(self) -> int:
         runs = await self.claim(max(1, self._settings.concurrency))
@@ -181,17 +200,27 @@ class Worker:
     async def _load_event(self, run: ClaimedRun) -> EventRecord:
         marks = self._db.placeholders(1)
         rows = await self._db.fetch(
-            f"SELECT id, name, source, payload, occurred_at FROM events WHERE id = {marks[0]}",
+            "SELECT id, dedupe_key, name, source, payload, occurred_at FROM events "
+            f"WHERE id = {marks[0]}",
             [run.event_id],
         )
         if not rows:
             raise PermanentError(f"event {run.event_id} no longer exists")
         row = rows[0]
+        payload = json.loads(row["payload"])
+        if is_sealed(payload):  # only now, for the handler that needs it, is content opened
+            seal = self._services.seal
+            if seal is None:
+                raise Retry("the content seal is not open yet", defer=30.0)
+            try:
+                payload = seal.unseal(payload, bind=row["dedupe_key"])
+            except SealError as exc:
+                raise PermanentError(str(exc)) from None
         return EventRecord(
             id=row["id"],
             name=row["name"],
             source=row["source"],
-            payload=json.loads(row["payload"]),
+            payload=payload,
             occurred_at=row["occurred_at"],
             attempt=run.attempt,
         )
@@ -226,11 +255,11 @@ class Worker:
 
     async def _strip_if_processed(self, record: EventRecord) -> None:
         """Once every handler is done with a message, drop its content from the inbox."""
-        marks = self._db.placeholders(2)
-        unfinished = await self._db.fetch(
+        marks = self._db.placeholders(3)
+        unfinished = await self._db.fetch(  # an expired run's content is already gone
             f"SELECT COUNT(*) AS n FROM handler_runs WHERE event_id = {marks[0]} "
-            f"AND status <> {marks[1]}",
-            [record.id, "done"],
+            f"AND status NOT IN ({marks[1]}, {marks[2]})",
+            [record.id, "done", "expired"],
         )
         if unfinished[0]["n"]:
             return
@@ -239,3 +268,5 @@ class Worker:
             f"UPDATE events SET payload = {marks[0]} WHERE id = {marks[1]} RETURNING id",
             [payload, record.id],
         )
+        if not self._db.is_postgres:
+            self._stripped += 1

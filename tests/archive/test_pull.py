@@ -11,6 +11,7 @@ from adapters.kv.memory import MemoryKV
 from archive.finance_keys import RsaKeyRing
 from archive.finance_worker import FinanceWorkerClient
 from archive.handlers import router
+from archive.inbox_seal import InboxSeal
 from archive.pull import Puller, catch_up, pull_new, read_cursor, retry_parked
 from archive.runtime import ArchiveRuntime
 from scrm.db import Database
@@ -32,8 +33,10 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeArchive:
 
 
 @pytest.fixture
-async def puller(fake_library: Path, database: Database, tmp_path: Path) -> AsyncIterator[Puller]:
-    inbox = Inbox(database, Dispatcher([router]), MemoryKV())
+async def puller(
+    fake_library: Path, database: Database, tmp_path: Path, runtime: ArchiveRuntime
+) -> AsyncIterator[Puller]:
+    inbox = Inbox(database, Dispatcher([router]), MemoryKV(), seal=InboxSeal(runtime))
     keys = RsaKeyRing.from_spec(str(write_keys(tmp_path / "keys", (1,))))
     async with FinanceWorkerClient(fake_library, CORP_ID, SECRET, call_timeout=5.0) as client:
         yield Puller(client, keys, inbox.store_many, limit=2)
@@ -104,3 +107,12 @@ async def test_catch_up_pulls_without_a_notification_and_retries_parked(
     later = fake.add(3)
     assert await catch_up(runtime, runtime.clock() + 3600) == 2  # the new one and the parked
     assert await chat_events(database) == sorted(f"chat:{m}" for m in (first, parked, later))
+
+
+async def test_pulled_messages_rest_sealed_in_the_inbox(
+    runtime: ArchiveRuntime, puller: Puller, fake: FakeArchive, database: Database
+) -> None:
+    fake.add(1, content="拉取的秘密内容PULL-7")
+    assert await pull_new(runtime, puller) == 1
+    rows = await database.fetch("SELECT payload FROM events WHERE name = 'chat.message'")
+    assert "PULL-7" not in rows[0]["payload"] and "_sealed" in rows[0]["payload"]

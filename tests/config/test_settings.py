@@ -108,3 +108,13 @@ def test_customer_calls_use_the_self_built_app_unless_a_contact_secret_is_set(
     assert (wecom.customer_app, wecom.customer_secret.value) == ("contact", "contact-secret-value")
     sandbox = load_settings({"SCRM_VAR_DIR": str(tmp_path / "dev")}).wecom
     assert sandbox.customer_app == "agent"  # `make run` exercises the default path
+
+
+def test_inbox_content_ttl_defaults_to_a_week_and_is_validated(tmp_path: Path) -> None:
+    assert load_settings(production(tmp_path)).inbox_content_ttl_days == 7
+    env = production(tmp_path, SCRM_INBOX_CONTENT_TTL_DAYS="2")
+    assert load_settings(env).inbox_content_ttl_days == 2
+    for value, message in (("0", "between 1 and 365"), ("a week", "expected a whole number")):
+        with pytest.raises(ConfigError) as info:
+            load_settings(production(tmp_path, SCRM_INBOX_CONTENT_TTL_DAYS=value))
+        assert info.value.key == "SCRM_INBOX_CONTENT_TTL_DAYS" and message in str(info.value)

@@ -76,7 +76,7 @@ async def test_dead_letter_listing_and_replay(stack: Stack) -> None:
     _, stats = await stack.api("GET", "/api/v1/events/stats")
     assert stats == {
         "events": {"received": 1},
-        "runs": {"pending": 0, "running": 0, "done": 0, "dead": 1},
+        "runs": {"pending": 0, "running": 0, "done": 0, "dead": 1, "expired": 0},
     }
     status, page = await stack.api("GET", "/api/v1/events?status=dead")
     assert status == 200

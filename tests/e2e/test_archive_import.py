@@ -54,6 +54,8 @@ async def test_imported_messages_are_tagged_and_leave_no_plaintext(
         await run_import(stack, path)
     )
     assert await Event.filter(name="chat.message", source="archive_import").count() == 2
+    waiting = await stack.server.app[SERVICES].db.fetch("SELECT payload FROM events")
+    assert not any(PHRASE in row["payload"] for row in waiting)  # sealed from the commit on
     await stack.drain()
 
     hits = await RuleHit.all().order_by("msgid")

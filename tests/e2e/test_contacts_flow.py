@@ -50,7 +50,7 @@ async def test_three_identical_deliveries_make_one_event(stack: Stack) -> None:
     _, stats = await stack.api("GET", "/api/v1/events/stats")
     assert stats == {
         "events": {"received": 1},
-        "runs": {"pending": 0, "running": 0, "done": 1, "dead": 0},
+        "runs": {"pending": 0, "running": 0, "done": 1, "dead": 0, "expired": 0},
     }
 
 

@@ -8,6 +8,8 @@ from collections import Counter
 import pytest
 
 from adapters.kv import MemoryKV
+from archive.inbox_seal import InboxSeal
+from archive.runtime import ArchiveRuntime
 from config import Settings, WorkerSettings
 from scrm.db import Database
 from scrm.events.errors import PermanentError, Retry
@@ -17,6 +19,7 @@ from scrm.events.worker import Worker
 from scrm.metrics import Metrics
 from scrm.models import Event, HandlerAttempt, HandlerRun
 from scrm.services import Services
+from tests.archive.keys import make_ring
 
 
 class Clock:
@@ -76,8 +79,9 @@ async def spine(database: Database, router: Router):  # type: ignore[no-untyped-
     kv = MemoryKV()
     metrics = Metrics()
     dispatcher = Dispatcher([router])
-    services = Services(Settings(), database, kv, metrics, wecom=None, clock=clock)  # type: ignore[arg-type]
-    inbox = Inbox(database, dispatcher, kv, clock=clock, on_batch=metrics.record_batch)
+    seal = InboxSeal(ArchiveRuntime(database, make_ring(), corp_id="wwcorp", clock=clock))
+    services = Services(Settings(), database, kv, metrics, wecom=None, clock=clock, seal=seal)  # type: ignore[arg-type]
+    inbox = Inbox(database, dispatcher, kv, clock=clock, on_batch=metrics.record_batch, seal=seal)
     await inbox.start()
     settings = WorkerSettings(concurrency=4, max_attempts=3, lease_seconds=30)
 
@@ -198,10 +202,11 @@ async def test_unhandled_message_content_is_never_stored(spine) -> None:  # type
     assert "Content" not in stored.payload  # no handler wants message.text: never stored
 
 
-async def test_content_kept_until_processed_then_stripped(spine, calls) -> None:  # type: ignore[no-untyped-def]
+async def test_content_sealed_until_processed_then_stripped(spine, calls) -> None:  # type: ignore[no-untyped-def]
     inbox, worker, _, _ = spine
     await inbox.store(event("m2", name="chat.message", text={"content": "secret words"}))
-    assert "secret words" in (await Event.get(dedupe_key="m2")).payload
+    sealed = (await Event.get(dedupe_key="m2")).payload
+    assert "secret words" not in sealed and "_sealed" in sealed  # encrypted from the commit on
     assert await worker().drain() == 1
     assert calls == [("reader", "secret words")]
     payload = (await Event.get(dedupe_key="m2")).payload
