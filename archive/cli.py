@@ -14,8 +14,8 @@ from archive.audit import AuditEvent, append_audit
 from archive.checkpoints import sign_checkpoints
 from archive.errors import ArchiveCryptoError, KeyRingError
 from archive.importer import import_jsonl
-from archive.keyfile import generate_key_file
 from archive.inbox_seal import InboxSeal
+from archive.keyfile import generate_key_file
 from archive.retention import apply_retention
 from archive.reviewers import ROLES, add_reviewer, parse_scope
 from archive.rotate import retire_kek, rotate_kek
