@@ -110,7 +110,7 @@ async def test_stats_count_events_and_their_handler_runs_apart(stack: Stack) -> 
     _, stats = await stack.api("GET", "/api/v1/events/stats")
     assert stats == {
         "events": {"received": 1},
-        "runs": {"pending": 0, "running": 0, "done": 2, "dead": 0},
+        "runs": {"pending": 0, "running": 0, "done": 2, "dead": 0, "expired": 0},
     }
 
 

@@ -79,12 +79,12 @@ async def test_dead_run_replays_within_the_ttl_then_expires_and_is_listed(stack:
     services = stack.server.app[SERVICES]
     await inbox_content_expiry(services)  # within the TTL: nothing happens
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    assert (stats["dead"], stats["expired"]) == (1, 0)
+    assert (stats["runs"]["dead"], stats["runs"]["expired"]) == (1, 0)
 
     later = dataclasses.replace(services, clock=lambda: time.time() + 8 * DAY)
     await inbox_content_expiry(later)
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    assert (stats["dead"], stats["expired"]) == (0, 1)
+    assert (stats["runs"]["dead"], stats["runs"]["expired"]) == (0, 1)
     status, page = await stack.api("GET", "/api/v1/events?status=expired")
     assert status == 200
     [event] = page["events"]
