@@ -25,7 +25,7 @@ from archive.query import (
 )
 from archive.reviewers import Principal, Scope, authenticate
 from archive.runtime import ArchiveRuntime
-from archive.search import decode_cursor, search
+from archive.search import SearchProblem, decode_cursor, search
 from scrm.api.errors import ApiError, json_body
 from scrm.appkeys import SERVICES
 
@@ -110,15 +110,18 @@ async def post_search(request: web.Request) -> web.Response:
     runtime, who, body, justification, filters, limit, cursor = await _reviewer_query(
         request, "search", 500
     )
-    messages, next_cursor = await search(runtime, filters, limit, cursor)
+    problems: list[SearchProblem] = []
+    messages, next_cursor = await search(runtime, filters, limit, cursor, problems)
+    found = [problem.as_json() for problem in problems]
     await append_audit(
         runtime,
         AuditEvent(
-            who.actor, who.role, "search", justification, filters_for_audit(body),
+            who.actor, who.role, "search", justification,
+            filters_for_audit(body) | ({"problems": found} if found else {}),
             len(messages), "allowed",
         ),
     )  # fmt: skip
-    return web.json_response({"messages": messages, "next_cursor": next_cursor})
+    return web.json_response({"messages": messages, "next_cursor": next_cursor, "problems": found})
 
 
 async def post_export(request: web.Request) -> web.Response:
@@ -128,10 +131,12 @@ async def post_export(request: web.Request) -> web.Response:
     if "limit" not in body:
         limit = MAX_EXPORT
     result = await export(runtime, filters, limit)
+    found = result["manifest"]["problems"]
     await append_audit(
         runtime,
         AuditEvent(
-            who.actor, who.role, "export", justification, filters_for_audit(body),
+            who.actor, who.role, "export", justification,
+            filters_for_audit(body) | ({"problems": found} if found else {}),
             result["manifest"]["count"], "allowed",
         ),
     )  # fmt: skip
