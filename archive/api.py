@@ -29,7 +29,7 @@ from archive.query import (
 )
 from archive.reviewers import Principal, Scope, authenticate
 from archive.runtime import ArchiveRuntime
-from archive.search import decode_cursor, search
+from archive.search import SearchProblem, decode_cursor, search
 from scrm.api.errors import ApiError, json_body
 from scrm.appkeys import SERVICES
 
@@ -209,9 +209,13 @@ async def _reviewer_query(
 @audited("search")
 async def post_search(request: web.Request, call: ArchiveCall) -> web.Response:
     _, filters, limit, cursor = await _reviewer_query(request, call, 500)
-    messages, next_cursor = await search(call.runtime, filters, limit, cursor)
+    problems: list[SearchProblem] = []
+    messages, next_cursor = await search(call.runtime, filters, limit, cursor, problems)
     call.result_count = len(messages)
-    return web.json_response({"messages": messages, "next_cursor": next_cursor})
+    found = [problem.as_json() for problem in problems]
+    if found:
+        call.filters = filters_for_audit(call.body) | {"problems": found}
+    return web.json_response({"messages": messages, "next_cursor": next_cursor, "problems": found})
 
 
 @audited("export")
@@ -221,6 +225,9 @@ async def post_export(request: web.Request, call: ArchiveCall) -> web.Response:
         limit = MAX_EXPORT
     result = await export(call.runtime, filters, limit)
     call.result_count = result["manifest"]["count"]
+    found = result["manifest"]["problems"]
+    if found:
+        call.filters = filters_for_audit(call.body) | {"problems": found}
     return web.json_response(result)
 
 

@@ -1,15 +1,23 @@
 """Signed daily checkpoints: the chain heads of one partition, signed with Ed25519.
 
 The signature covers the canonical JSON of ``{"format", "partition", "day", "signer",
-"heads": {conversation: [position, hex hash]}}``. ``signer`` is the first 16 bytes of
-SHA-256 of the raw public key, in hex, so checkpoints survive a signing-key rotation: keep
-old public keys and pick one by fingerprint. A chain that ends before its checkpointed
-head (truncated) or holds another record there (rebuilt) is reported by
-`compare_with_checkpoint`.
+"heads": {conversation: [position, hex hash]}, "seq", "prev", "run": [first, size]}``.
+``signer`` is the first 16 bytes of SHA-256 of the raw public key, in hex, so checkpoints
+survive a signing-key rotation: keep old public keys and pick one by fingerprint. A chain
+that ends before its checkpointed head (truncated) or holds another record there (rebuilt)
+is reported by `compare_with_checkpoint`.
+
+Checkpoints are themselves a hash chain (format 2): ``seq`` numbers every checkpoint ever
+signed, ``prev`` is the `Checkpoint.digest` of checkpoint ``seq - 1`` (`CHECKPOINT_GENESIS`
+for the first), and ``run`` names the first seq and the size of the signing run it belongs
+to, so deleting any checkpoint — even the newest ones of a run — is detected. Only deleting
+whole newest runs is not; `archive verify` prints the newest checkpoint so that it can be
+kept outside the database. Format 1 checkpoints (no chain) still verify on their own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -24,7 +32,10 @@ from archive.chain_verify import Linked
 from archive.errors import IntegrityError
 from archive.problems import Problem, ProblemKind
 
-FORMAT = "scrm-archive-checkpoint/1"
+FORMAT_V1 = "scrm-archive-checkpoint/1"
+FORMAT = "scrm-archive-checkpoint/2"
+CHECKPOINT_GENESIS = hashlib.sha256(b"scrm.archive.checkpoint.genesis.v2").digest()
+_DIGEST_LABEL = b"scrm.archive.checkpoint.v2\x00"
 Heads = Mapping[str, tuple[int, bytes]]
 
 
@@ -37,18 +48,27 @@ class Checkpoint:
     heads: Heads
     signer: str
     signature: bytes
+    seq: int = 0  # 0: a format 1 checkpoint, outside the checkpoint chain
+    prev: bytes = b""
+    run: tuple[int, int] = (0, 0)  # (first seq, number of checkpoints) of its signing run
 
     def payload(self) -> bytes:
         """Return the exact bytes that are signed."""
         heads = {conv: [pos, digest.hex()] for conv, (pos, digest) in self.heads.items()}
-        document = {
-            "format": FORMAT,
+        document: dict[str, object] = {
+            "format": FORMAT if self.seq else FORMAT_V1,
             "partition": self.partition,
             "day": self.day.isoformat(),
             "signer": self.signer,
             "heads": heads,
         }
+        if self.seq:
+            document |= {"seq": self.seq, "prev": self.prev.hex(), "run": list(self.run)}
         return canonical_json(document)
+
+    def digest(self) -> bytes:
+        """The hash the next checkpoint's ``prev`` links to."""
+        return hashlib.sha256(_DIGEST_LABEL + self.payload()).digest()
 
     def to_json(self) -> str:
         """Serialise for storage: the signed payload plus the signature."""
@@ -62,18 +82,23 @@ class Checkpoint:
         """Parse what `to_json` stored; the signature is checked by `verify_checkpoint`."""
         outer = json.loads(text)
         document = json.loads(outer["payload"])
-        if document.get("format") != FORMAT:
+        if document.get("format") not in (FORMAT, FORMAT_V1):
             raise ValueError(f"not a {FORMAT} document")
         heads = {
             conv: (int(pos), bytes.fromhex(digest))
             for conv, (pos, digest) in document["heads"].items()
         }
+        chained = document["format"] == FORMAT
+        first, size = document["run"] if chained else (0, 0)
         return cls(
             document["partition"],
             date.fromisoformat(document["day"]),
             heads,
             document["signer"],
             bytes.fromhex(outer["signature"]),
+            int(document["seq"]) if chained else 0,
+            bytes.fromhex(document["prev"]) if chained else b"",
+            (int(first), int(size)),
         )
 
 
@@ -83,14 +108,23 @@ def fingerprint(public_key: Ed25519PublicKey) -> str:
 
 
 def sign_checkpoint(
-    signing_key: Ed25519PrivateKey, partition: str, day: date, chain_heads: Heads
+    signing_key: Ed25519PrivateKey,
+    partition: str,
+    day: date,
+    chain_heads: Heads,
+    *,
+    seq: int = 0,
+    prev: bytes = b"",
+    run: tuple[int, int] = (0, 0),
 ) -> Checkpoint:
-    """Sign the heads (position, hash) of every conversation chain of `partition` on `day`."""
-    unsigned = Checkpoint(
-        partition, day, dict(chain_heads), fingerprint(signing_key.public_key()), b""
-    )
-    signature = signing_key.sign(unsigned.payload())
-    return Checkpoint(partition, day, unsigned.heads, unsigned.signer, signature)
+    """Sign the heads (position, hash) of every conversation chain of `partition` on `day`.
+
+    With `seq` (from 1) the checkpoint is chained: `prev` is the digest of checkpoint
+    ``seq - 1`` and `run` is (first seq, size) of the signing run.
+    """
+    signer = fingerprint(signing_key.public_key())
+    unsigned = Checkpoint(partition, day, dict(chain_heads), signer, b"", seq, prev, run)
+    return dataclasses.replace(unsigned, signature=signing_key.sign(unsigned.payload()))
 
 
 def verify_checkpoint(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> None:
@@ -126,3 +160,28 @@ def compare_with_checkpoint(
             detail = f"hash at position {position} differs from checkpoint"
             problems.append(Problem(ProblemKind.DIVERGED, position, rid, conversation, detail))
     return problems
+
+
+class CheckpointLink:
+    """The `chain_verify.Linked` view of a chained checkpoint: seq is its id and position."""
+
+    __slots__ = ("checkpoint", "record_hash")
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self.record_hash = checkpoint.digest()
+
+    @property
+    def record_id(self) -> int:
+        return self.checkpoint.seq
+
+    @property
+    def position(self) -> int:
+        return self.checkpoint.seq
+
+    @property
+    def prev_hash(self) -> bytes:
+        return self.checkpoint.prev
+
+    def verifies_at(self, position: int) -> bool:
+        return position == self.checkpoint.seq

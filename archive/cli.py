@@ -20,13 +20,22 @@ from archive.retention import apply_retention
 from archive.reviewers import ROLES, add_reviewer, parse_scope
 from archive.rotate import retire_kek, rotate_kek
 from archive.runtime import ArchiveRuntime, open_archive
-from archive.verify import verify_archive
+from archive.verify import newest_checkpoint, verify_archive
 from config import Settings
 from scrm.db import close_database, open_database
 from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
 
 COMMANDS = ("reviewers", "archive")
+
+
+def _anchor(text: str) -> tuple[int, bytes]:
+    """Parse ``SEQ:DIGEST`` as printed by `archive verify`."""
+    seq, _, digest = text.partition(":")
+    try:
+        return int(seq), bytes.fromhex(digest)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected SEQ:HEX-DIGEST") from None
 
 
 def add_commands(subparsers: Any) -> None:
@@ -49,6 +58,10 @@ def add_commands(subparsers: Any) -> None:
     ver = asub.add_parser("verify", help="re-check chains, GCM tags and checkpoints")
     ver.add_argument("--from", dest="start", type=date.fromisoformat, default=None)
     ver.add_argument("--to", dest="end", type=date.fromisoformat, default=None)
+    ver.add_argument(
+        "--anchor", type=_anchor, default=None, metavar="SEQ:DIGEST",
+        help="a checkpoint noted earlier (verify prints the newest): it must still be there",
+    )  # fmt: skip
     asub.add_parser("rotate-kek", help="re-wrap every data key under a new KEK")
     retire = asub.add_parser("retire-kek", help="remove a KEK no data key uses any more")
     retire.add_argument("kek_id")
@@ -130,9 +143,15 @@ async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime, inbox: In
         )
         return 1 if report.errors else 0
     if action == "archive verify":
-        problems = await verify_archive(runtime, args.start, args.end)
+        problems = await verify_archive(runtime, args.start, args.end, args.anchor)
         for line in problems:
             print(line)
+        newest = await newest_checkpoint(runtime)
+        if newest is not None:
+            print(
+                f"newest checkpoint: {newest.seq}:{newest.digest().hex()} ({newest.day}); "
+                "keep it outside the database and pass it as --anchor later"
+            )
         print("archive verify: " + (f"{len(problems)} problems" if problems else "OK"))
         return 1 if problems else 0
     if action == "archive rotate-kek":

@@ -14,7 +14,7 @@ from typing import Any
 
 from archive.bulk import select_in
 from archive.runtime import ArchiveRuntime
-from archive.search import SearchFilters, search_records
+from archive.search import SearchFilters, SearchProblem, search_records
 
 MAX_EXPORT = 10_000
 
@@ -24,9 +24,10 @@ async def export(
 ) -> dict[str, Any]:
     """Collect every match (up to `limit`) and describe it in a manifest."""
     found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    problems: list[SearchProblem] = []
     cursor: str | None = None
     while len(found) < limit:
-        page, cursor = await search_records(runtime, filters, limit - len(found), cursor)
+        page, cursor = await search_records(runtime, filters, limit - len(found), cursor, problems)
         found.extend(page)
         if cursor is None:
             break
@@ -60,6 +61,7 @@ async def export(
             {"partition": names[pid], "conversation": conv, "position": pos, "hash": digest}
             for (pid, conv), (pos, digest) in sorted(heads.items())
         ],
+        "problems": [problem.as_json() for problem in problems],  # records left out, unreadable
     }
     return {"jsonl": jsonl, "manifest": manifest}
 

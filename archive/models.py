@@ -89,9 +89,15 @@ class ArchiveChainHead(Model):
 
 
 class ArchiveCheckpoint(Model):
-    """A signed checkpoint of the chain heads of one partition (or the audit log) on one day."""
+    """A signed checkpoint of the chain heads of one partition (or the audit log) on one day.
+
+    Checkpoints are chained by ``seq`` (inside the signed body too); every signing run
+    appends, none is replaced or deleted (retention keeps a shredded month's checkpoints).
+    ``seq`` is NULL only for format 1 checkpoints signed before the chain existed.
+    """
 
     id = fields.BigIntField(primary_key=True)
+    seq = fields.BigIntField(null=True, unique=True)
     partition = fields.CharField(max_length=96)
     day = fields.CharField(max_length=10)
     body = fields.TextField()  # archive.checkpoint.Checkpoint.to_json()
@@ -99,7 +105,6 @@ class ArchiveCheckpoint(Model):
 
     class Meta:
         table = "archive_checkpoints"
-        unique_together = (("partition", "day"),)
 
 
 class ArchiveReviewer(Model):

@@ -1,5 +1,8 @@
 """Retention by crypto-shredding: destroy a partition's wrapped data key, then its rows.
 
+The partition row (name, month, shredded_at) and its checkpoints are kept, and the audit log
+names every shredded partition: `archive verify` accepts a missing month only with both.
+
 The key goes first and in its own commit: from then on no copy of the database (backups
 included) can decrypt the partition, whatever happens to the row deletion after it.
 """
@@ -52,9 +55,8 @@ async def apply_retention(runtime: ArchiveRuntime, now: float) -> list[str]:
             await conn.execute_query(
                 f"DELETE FROM archive_chain_heads WHERE partition_id = {one}", [partition["id"]]
             )
-            await conn.execute_query(
-                f"DELETE FROM archive_checkpoints WHERE partition = {one}", [partition["name"]]
-            )
+            # Its signed checkpoints stay: they are links of the checkpoint chain and hold
+            # only hashes; verify skips a partition shredded by a retention audit entry.
         log.info("archive partition %s shredded (retention)", partition["name"])
     if shredded:
         await append_audit(

@@ -3,7 +3,9 @@
 Candidates come back in archive order (record id). Filters on hashed columns are exact
 (up to 64-bit collisions); time is filtered by the hour in SQL and to the millisecond after
 decryption; the keyword is confirmed as a substring of the normalised text, so a token
-collision or a bigram match across words never yields a wrong result.
+collision or a bigram match across words never yields a wrong result. A candidate that does
+not decrypt (tampered, moved, its data key not openable) is left out and named in
+`problems`, so one damaged record never fails a whole search.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from archive.errors import ArchiveCryptoError
 from archive.records import RECORD_COLUMNS, PartitionKeys, decrypt_row
 from archive.runtime import ArchiveRuntime
 from scrm.chat import sender_kind
 from tagging.normalize import normalize
 
+log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 BATCH = 200
 MAX_SCANNED = 5_000  # candidates decrypted per request before handing back a cursor
@@ -36,6 +41,18 @@ class SearchFilters:
     keyword: str | None = None
     msgtype: str | None = None
     staff_scope: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchProblem:
+    """A candidate record that could not be read; it is missing from the results."""
+
+    record_id: int
+    msgid: str
+    detail: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"record": self.record_id, "msgid": self.msgid, "problem": self.detail}
 
 
 def encode_cursor(after_id: int) -> str:
@@ -160,15 +177,41 @@ Found: TypeAlias = list[tuple[dict[str, Any], dict[str, Any]]]  # (record row, m
 
 
 async def search(
-    runtime: ArchiveRuntime, filters: SearchFilters, limit: int, cursor: str | None = None
+    runtime: ArchiveRuntime,
+    filters: SearchFilters,
+    limit: int,
+    cursor: str | None = None,
+    problems: list[SearchProblem] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Return up to `limit` matching messages and the cursor of the next page (or None)."""
-    found, next_cursor = await search_records(runtime, filters, limit, cursor)
+    """Return up to `limit` matching messages and the cursor of the next page (or None).
+
+    Candidates that cannot be decrypted are appended to `problems` (logged if it is None).
+    """
+    found, next_cursor = await search_records(runtime, filters, limit, cursor, problems)
     return [message for _, message in found], next_cursor
 
 
+async def _readable(
+    keys: PartitionKeys, row: Any, problems: list[SearchProblem] | None
+) -> dict[str, Any] | None:
+    """The decrypted message, or None (shredded, or unreadable: then a problem is noted)."""
+    try:
+        return await decrypt_row(keys, row)
+    except ArchiveCryptoError as exc:
+        problem = SearchProblem(row["id"], row["msgid"], f"record does not decrypt: {exc}")
+        if problems is None:
+            log.warning("archive record %d left out of a search: %s", row["id"], problem.detail)
+        else:
+            problems.append(problem)
+        return None
+
+
 async def search_records(
-    runtime: ArchiveRuntime, filters: SearchFilters, limit: int, cursor: str | None = None
+    runtime: ArchiveRuntime,
+    filters: SearchFilters,
+    limit: int,
+    cursor: str | None = None,
+    problems: list[SearchProblem] | None = None,
 ) -> tuple[Found, str | None]:
     """Like `search`, with each message's record row (export needs the hashes)."""
     after = decode_cursor(cursor) if cursor else 0
@@ -193,7 +236,7 @@ async def search_records(
             exhausted, scan_end = len(rows) < size, rows[-1]["id"] if rows else after
             scanned += len(rows)
         for row in rows:
-            message = await decrypt_row(keys, row)
+            message = await _readable(keys, row, problems)
             if message is not None and matches(message, filters):
                 found.append((dict(row), message))
                 if len(found) == limit:

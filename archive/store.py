@@ -59,14 +59,38 @@ def participant_keys(runtime: ArchiveRuntime, message: ChatMessage) -> set[int]:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """Every stored value derived from a message: what `archive verify` recomputes."""
+
+    conversation: str
+    participants: frozenset[int]
+    tokens: list[int]  # blind-index tokens of the text (GIN and the posting table sort them)
+    hour: int
+    msgtype: str
+
+
+def index_entry(runtime: ArchiveRuntime, message: ChatMessage) -> IndexEntry:
+    """Hash ids and tokenise one message exactly as it is stored."""
+    return IndexEntry(
+        conversation_of(runtime, message),
+        frozenset(participant_keys(runtime, message)),
+        list(runtime.text_tokens(message.text)) if message.text else [],
+        message.msgtime // HOUR_MS,
+        message.msgtype[:32],
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
     """One message with everything that does not depend on its chain position."""
 
     message: ChatMessage
     plaintext: bytes  # the WeCom JSON, as encrypted
-    conversation: str
-    participants: frozenset[int]
-    tokens: list[int]  # blind-index tokens of the text (GIN and the posting table sort them)
+    index: IndexEntry
+
+    @property
+    def conversation(self) -> str:
+        return self.index.conversation
 
 
 def prepare(runtime: ArchiveRuntime, payload: Mapping[str, Any]) -> Prepared:
@@ -76,9 +100,7 @@ def prepare(runtime: ArchiveRuntime, payload: Mapping[str, Any]) -> Prepared:
     return Prepared(
         message,
         json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode(),
-        conversation_of(runtime, message),
-        frozenset(participant_keys(runtime, message)),
-        list(runtime.text_tokens(message.text)) if message.text else [],
+        index_entry(runtime, message),
     )
 
 
@@ -219,13 +241,16 @@ async def store_prepared(runtime: ArchiveRuntime, prepared: Iterable[Prepared]) 
             link = ChainRecord.link(0, message.msgid, blob, heads[key])
             heads[key] = (position, link.record_hash)
             changed.add(key)
+            index = item.index
             rows.append([
-                message.msgid, part.id, item.conversation, position, link.prev_hash,
-                link.record_hash, blob, message.msgtime // HOUR_MS, message.msgtype[:32], now,
+                message.msgid, part.id, index.conversation, position, link.prev_hash,
+                link.record_hash, blob, index.hour, index.msgtype, now,
             ])  # fmt: skip
             if inline_tokens:
-                rows[-1].append(item.tokens)
-            extras.append((message.msgid, item.participants, [] if inline_tokens else item.tokens))
+                rows[-1].append(index.tokens)
+            extras.append(
+                (message.msgid, index.participants, [] if inline_tokens else index.tokens)
+            )
         if not rows:
             return 0
         ids = await _insert_records(runtime, conn, rows)

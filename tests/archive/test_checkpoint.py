@@ -7,9 +7,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from archive.chain import ChainRecord
-from archive.chain_verify import verify_chain
+from archive.chain_verify import verify_chain, verify_links
 from archive.checkpoint import (
+    CHECKPOINT_GENESIS,
     Checkpoint,
+    CheckpointLink,
     compare_with_checkpoint,
     fingerprint,
     sign_checkpoint,
@@ -124,3 +126,25 @@ def test_chain_grown_after_checkpoint_is_fine() -> None:
     checkpoint, chains = _signed()
     chains[CONV] = build_chain(9)
     assert compare_with_checkpoint(make_ring().verify_key, checkpoint, chains) == []
+
+
+def test_chained_checkpoints_sign_their_link_and_run() -> None:
+    ring = make_ring()
+    heads = {CONV: (5, build_chain(5)[-1].record_hash)}
+    first = sign_checkpoint(
+        ring.signing_key, PART, DAY, heads, seq=1, prev=CHECKPOINT_GENESIS, run=(1, 2)
+    )
+    second = sign_checkpoint(
+        ring.signing_key, "audit", DAY, heads, seq=2, prev=first.digest(), run=(1, 2)
+    )
+    assert b'"format":"scrm-archive-checkpoint/2"' in second.payload()
+    assert b'"run":[1,2],"seq":2' in second.payload()
+    loaded = Checkpoint.from_json(second.to_json())
+    assert loaded == second and loaded.digest() == second.digest()
+    verify_checkpoint(ring.verify_key, loaded)
+    links = [CheckpointLink(first), CheckpointLink(second)]
+    assert verify_links(CHECKPOINT_GENESIS, links, "checkpoints") == []
+    assert [p.kind for p in verify_links(CHECKPOINT_GENESIS, links[1:], "c")] == ["missing"]
+    for forged in (replace(second, prev=b"\0" * 32), replace(second, run=(2, 1))):
+        with pytest.raises(IntegrityError, match="signature does not match"):
+            verify_checkpoint(ring.verify_key, forged)

@@ -70,11 +70,16 @@ async def test_checkpoints_sign_every_partition_and_the_audit_log(
         runtime, AuditEvent("rita", "reviewer", "search", "why not", {}, 0, "allowed")
     )
     assert await sign_checkpoints(runtime, NOV_2025 / 1000) == 3
-    assert await sign_checkpoints(runtime, NOV_2025 / 1000) == 3  # same day: replaced
-    rows = await database.fetch("SELECT partition, day FROM archive_checkpoints ORDER BY partition")
-    assert [(r["partition"], r["day"]) for r in rows] == [
-        ("audit", "2025-11-13"), ("wwcorp:2025-09", "2025-11-13"), ("wwcorp:2025-11", "2025-11-13"),
-    ]  # fmt: skip
+    assert await sign_checkpoints(runtime, NOV_2025 / 1000) == 3  # same day: appended, chained
+    rows = await database.fetch("SELECT seq, partition, day FROM archive_checkpoints ORDER BY seq")
+    run = [
+        ("wwcorp:2025-11", "2025-11-13"),  # partitions in creation order, then the audit log
+        ("wwcorp:2025-09", "2025-11-13"),
+        ("audit", "2025-11-13"),
+    ]
+    assert [(r["seq"], r["partition"], r["day"]) for r in rows] == [
+        (seq, *names) for seq, names in enumerate(run + run, start=1)
+    ]
     assert await verify_archive(runtime) == []
     await database.connection().execute_query("DELETE FROM archive_audit_entries WHERE seq = 1")
     await database.connection().execute_query("UPDATE archive_audit_head SET seq = 0")
