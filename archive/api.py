@@ -55,6 +55,8 @@ class ArchiveCall:
     justification: str = ""
     filters: dict[str, Any] | None = None  # None: the body's filters (`filters_for_audit`)
     result_count: int = 0
+    # Records left out because they no longer verify: the service's own finding, kept whole.
+    problems: list[dict[str, Any]] = field(default_factory=list)
     outcome: str | None = None  # set by a view to name a refusal that is not a 403
     error: dict[str, Any] = field(default_factory=dict)
 
@@ -103,6 +105,8 @@ async def _record(call: ArchiveCall, outcome: str) -> None:
     filters = {name: _clean(value) for name, value in filters.items()}
     if call.error and outcome != "denied":  # why it was invalid or failed
         filters["error"] = call.error
+    if call.problems:
+        filters["problems"] = call.problems
     await append_audit(
         call.runtime,
         AuditEvent(
@@ -212,9 +216,7 @@ async def post_search(request: web.Request, call: ArchiveCall) -> web.Response:
     problems: list[SearchProblem] = []
     messages, next_cursor = await search(call.runtime, filters, limit, cursor, problems)
     call.result_count = len(messages)
-    found = [problem.as_json() for problem in problems]
-    if found:
-        call.filters = filters_for_audit(call.body) | {"problems": found}
+    call.problems = found = [problem.as_json() for problem in problems]
     return web.json_response({"messages": messages, "next_cursor": next_cursor, "problems": found})
 
 
@@ -225,9 +227,7 @@ async def post_export(request: web.Request, call: ArchiveCall) -> web.Response:
         limit = MAX_EXPORT
     result = await export(call.runtime, filters, limit)
     call.result_count = result["manifest"]["count"]
-    found = result["manifest"]["problems"]
-    if found:
-        call.filters = filters_for_audit(call.body) | {"problems": found}
+    call.problems = result["manifest"]["problems"]
     return web.json_response(result)
 
 
