@@ -18,7 +18,13 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 MODELS_APP = "models"
-MODEL_MODULES = ["scrm.models", "scrm.autotag.models", "archive.models", "aerich.models"]
+MODEL_MODULES = [
+    "scrm.models",
+    "scrm.autotag.models",
+    "scrm.effects.models",
+    "archive.models",
+    "aerich.models",
+]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from adapters.kv import KVStore
 from config import Settings
 from scrm.db import Database
+from scrm.effects import EffectLedger
 from scrm.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -32,3 +34,8 @@ class Services:
     autotag: AutoTagRuntime | None = None
     # The compliance archive's key ring and stores; only archive/ looks inside.
     archive: ArchiveRuntime | None = None
+
+    @cached_property
+    def effects(self) -> EffectLedger:
+        """The ledger every outbound effect goes through; a claim's lease is the run's."""
+        return EffectLedger(self.db, clock=self.clock, lease=self.settings.worker.lease_seconds)
