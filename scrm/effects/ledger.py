@@ -260,7 +260,8 @@ class EffectLedger:
         self, key: str, policy: Policy, request: dict[str, Any], token: str, now: float
     ) -> bool:
         """Claim a row whose earlier attempt may be repeated; one process wins (row lock)."""
-        again, values = "(status = 'failed' AND retryable = ?)", [True]
+        again = "(status = 'failed' AND retryable = ?)"
+        values: list[Any] = [True]
         if policy is Policy.IDEMPOTENT:
             again += " OR status = 'unknown' OR (status = 'claimed' AND claimed_until < ?)"
             values.append(now)
