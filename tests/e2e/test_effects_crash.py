@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from config.settings import generate_dev_credentials
+from config.settings import Secret, generate_dev_credentials
 from scrm.db import close_database, open_database
 from scrm.models import Customer, FollowRelation
 from scrm.sandbox.app import SandboxServer
@@ -111,9 +111,9 @@ async def sigkill_mid_stream(tmp_path: Path, database_url: str, redis_url: str |
     creds = generate_dev_credentials()
     config = SandboxConfig(
         corp_id=creds["corp_id"],
-        contact_secret=creds["contact_secret"],
-        callback_token=creds["callback_token"],
-        callback_aes_key=creds["callback_aes_key"],
+        contact_secret=Secret(creds["contact_secret"]),
+        callback_token=Secret(creds["callback_token"]),
+        callback_aes_key=Secret(creds["callback_aes_key"]),
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRM_")} | {
         "SCRM_SANDBOX": "0",
