@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from collections import Counter
 from typing import Any
+
+import pytest
 
 from scrm.appkeys import DISPATCHER, SERVICES
 from scrm.autotag.models import RuleHit
@@ -91,3 +94,109 @@ async def test_concurrent_messages_of_one_customer_mark_the_tag_once(stack: Stac
         outcomes = sorted(json.loads(h.actions)[0]["outcome"] for h in hits)
         assert outcomes == ["already", "done"], customer  # the second saw the first's tag
     assert set(await HandlerRun.all().values_list("status", flat=True)) == {"done"}
+
+
+async def test_a_tag_wecom_forgot_is_created_again_and_marked(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = await add_customers(stack, 2)
+    await post(stack, "/api/v1/tag-rules", RULE, expect=201)
+    await post(stack, "/api/v1/messages", [message("f1", first)])
+    await stack.drain()
+    old = await CorpTag.get(name="过敏风险")
+    for group in stack.sandbox.state.tag_groups.values():  # WeCom no longer knows the tag
+        group.tags = [t for t in group.tags if t.id != old.tag_id]
+    stack.sandbox.state.relation("zhangsan", first).tag_ids.clear()  # type: ignore[union-attr]
+
+    with caplog.at_level(logging.WARNING, logger="scrm.autotag"):
+        await post(stack, "/api/v1/messages", [message("f2", second)])
+        await stack.drain()
+
+    refused, marked_again = stack.sandbox_calls("mark_tag")[1:]
+    assert (refused.errcode, refused.json["add_tag"]) == (40068, [old.tag_id])
+    new = await CorpTag.get(name="过敏风险", deleted=False)
+    assert new.tag_id != old.tag_id and (await CorpTag.get(tag_id=old.tag_id)).deleted
+    assert (marked_again.errcode, marked_again.json["add_tag"]) == (0, [new.tag_id])
+    assert stack.sandbox.state.relation("zhangsan", second).tag_ids == [new.tag_id]  # type: ignore[union-attr]
+    [hit] = await RuleHit.filter(msgid="f2")
+    assert json.loads(hit.actions)[0]["outcome"] == "done"
+    assert any("40068" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    _, page = await stack.api("GET", "/api/v1/effects?kind=mark_tag")
+    assert [(e["status"], e["errcode"]) for e in page["effects"]] == [
+        ("done", None),
+        ("failed", 40068),
+        ("done", None),
+    ]
+
+
+async def test_a_terminal_error_creating_the_tag_fails_the_action_not_the_run(
+    stack: Stack,
+) -> None:
+    [customer] = await add_customers(stack, 1)
+    await post(stack, "/api/v1/tag-rules", RULE, expect=201)
+    stack.sandbox.state.faults.inject("add_corp_tag", errcode=60011)  # no privilege
+    await post(stack, "/api/v1/messages", [message("p1", customer)])
+    await stack.drain()
+
+    [hit] = await RuleHit.filter(msgid="p1")
+    outcomes = [a["outcome"] for a in json.loads(hit.actions)]
+    assert outcomes == ["failed: errcode 60011", "emitted"]
+    assert stack.sandbox_calls("mark_tag") == []
+    assert set(await HandlerRun.all().values_list("status", flat=True)) == {"done"}
+    _, page = await stack.api("GET", "/api/v1/effects?status=failed")
+    [effect] = page["effects"]
+    assert (effect["kind"], effect["errcode"], effect["retryable"]) == (
+        "add_corp_tag",
+        60011,
+        False,
+    )
+    assert effect["request"] == {"group_id": None, "group_name": "服务", "tag": ["过敏风险"]}
+
+
+async def test_effects_api_lists_filters_and_pages(stack: Stack) -> None:
+    [customer] = await add_customers(stack, 1)
+    await post(stack, "/api/v1/tag-rules", RULE, expect=201)
+    await post(stack, "/api/v1/messages", [message("a1", customer)])
+    await stack.drain()
+
+    status, page = await stack.api("GET", "/api/v1/effects")
+    assert status == 200 and page["next_cursor"] is None
+    assert [(e["kind"], e["status"]) for e in page["effects"]] == [
+        ("mark_tag", "done"),
+        ("add_corp_tag", "done"),
+    ]
+    mark = page["effects"][0]
+    assert mark["key"] == f"mark_tag:{stack.corp_id}:zhangsan:{customer}:a1"
+    assert mark["subject"] == f"{stack.corp_id}:{customer}" and mark["policy"] == "idempotent"
+    assert mark["request"]["userid"] == "zhangsan" and mark["attempts"] == 1
+    assert "孩子" not in json.dumps(page, ensure_ascii=False)  # no message text, ever
+    _, first = await stack.api("GET", "/api/v1/effects?limit=1")
+    _, rest = await stack.api("GET", f"/api/v1/effects?limit=1&cursor={first['next_cursor']}")
+    assert [e["kind"] for e in first["effects"] + rest["effects"]] == ["mark_tag", "add_corp_tag"]
+    assert rest["next_cursor"] is None
+    _, only = await stack.api("GET", "/api/v1/effects?kind=add_corp_tag&status=done")
+    assert [e["kind"] for e in only["effects"]] == ["add_corp_tag"]
+    _, none = await stack.api("GET", "/api/v1/effects?status=unknown")
+    assert none == {"effects": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=exploded", "status"),
+        ("kind=teleport", "kind"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=x", "cursor"),
+    ],
+)
+async def test_bad_effects_parameters_are_422_naming_the_field(
+    stack: Stack, query: str, field: str
+) -> None:
+    status, body = await stack.api("GET", f"/api/v1/effects?{query}")
+    assert (status, body["error"]["code"], body["error"]["field"]) == (422, "invalid", field)
+
+
+async def test_effects_need_the_admin_token(stack: Stack) -> None:
+    status, body = await stack.api("GET", "/api/v1/effects", headers={})
+    assert (status, body["error"]["code"]) == (401, "unauthorized")
