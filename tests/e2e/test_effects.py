@@ -129,12 +129,13 @@ async def test_a_tag_wecom_forgot_is_created_again_and_marked(
     ]
 
 
+@pytest.mark.parametrize("path", ["add_corp_tag", "get_corp_tag_list"])
 async def test_a_terminal_error_creating_the_tag_fails_the_action_not_the_run(
-    stack: Stack,
+    stack: Stack, path: str
 ) -> None:
     [customer] = await add_customers(stack, 1)
     await post(stack, "/api/v1/tag-rules", RULE, expect=201)
-    stack.sandbox.state.faults.inject("add_corp_tag", errcode=60011)  # no privilege
+    stack.sandbox.state.faults.inject(path, errcode=60011)  # no privilege
     await post(stack, "/api/v1/messages", [message("p1", customer)])
     await stack.drain()
 
@@ -144,13 +145,13 @@ async def test_a_terminal_error_creating_the_tag_fails_the_action_not_the_run(
     assert stack.sandbox_calls("mark_tag") == []
     assert set(await HandlerRun.all().values_list("status", flat=True)) == {"done"}
     _, page = await stack.api("GET", "/api/v1/effects?status=failed")
-    [effect] = page["effects"]
-    assert (effect["kind"], effect["errcode"], effect["retryable"]) == (
-        "add_corp_tag",
-        60011,
-        False,
-    )
-    assert effect["request"] == {"group_id": None, "group_name": "服务", "tag": ["过敏风险"]}
+    if path == "add_corp_tag":
+        [effect] = page["effects"]
+        assert (effect["kind"], effect["errcode"]) == ("add_corp_tag", 60011)
+        assert effect["retryable"] is False
+        assert effect["request"] == {"group_id": None, "group_name": "服务", "tag": ["过敏风险"]}
+    else:
+        assert page["effects"] == []  # a read is no effect
 
 
 async def test_effects_api_lists_filters_and_pages(stack: Stack) -> None:
