@@ -9,6 +9,7 @@ changes, so local state is updated here, in the transaction that records the eff
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -140,7 +141,14 @@ async def _mark(
     services: Services, relation: FollowRelation, customer: Customer, plan: TagPlan, cause: str
 ) -> Outcome | None:
     """One mark_tag for what is still pending in ``plan``; None when nothing needs a call."""
+    corp, userid, external_userid = (
+        services.settings.wecom.corp_id,
+        relation.userid,
+        customer.external_userid,
+    )
+    effect = effect_key("mark_tag", corp, userid, external_userid, cause)
     have = set(await CustomerTag.filter(relation=relation).values_list("tag_id", flat=True))
+    ours = await _done_by(services, effect)  # this message's own mark, if a crash hid it
     add: list[CorpTag] = []
     for key, state in plan.add.items():
         if state != PENDING:
@@ -156,7 +164,7 @@ async def _mark(
             plan.add[key] = f"failed: errcode {exc.errcode}"
             continue
         if tag.tag_id in have:
-            plan.add[key] = "already"
+            plan.add[key] = "done" if tag.tag_id in ours else "already"
         else:
             add.append(tag)
     remove: list[str] = []
@@ -165,16 +173,11 @@ async def _mark(
             continue
         found = await find_tag(*key)
         if found is None or found.tag_id not in have:
-            plan.remove[key] = "already"
+            plan.remove[key] = "done" if found is not None and found.tag_id in ours else "already"
         else:
             remove.append(found.tag_id)
     if not add and not remove:
         return None
-    corp, userid, external_userid = (
-        services.settings.wecom.corp_id,
-        relation.userid,
-        customer.external_userid,
-    )
     add_ids = [t.tag_id for t in add]
 
     async def mark() -> None:
@@ -184,7 +187,7 @@ async def _mark(
         await contacts.record_marked_tags(relation, add, remove)
 
     outcome = await services.effects.run(
-        effect_key("mark_tag", corp, userid, external_userid, cause),
+        effect,
         "mark_tag",
         mark,
         subject=mark_subject(corp, external_userid),
@@ -193,6 +196,15 @@ async def _mark(
     )
     _settle(plan, outcome.label)
     return outcome
+
+
+async def _done_by(services: Services, key: str) -> set[str]:
+    """The tag ids a done mark_tag under ``key`` added or removed (empty if there is none)."""
+    recorded = await services.effects.find(key)
+    if recorded is None or recorded.status != "done":
+        return set()
+    request = json.loads(recorded.request)
+    return {*request.get("add_tag", ()), *request.get("remove_tag", ())}
 
 
 def _settle(plan: TagPlan, outcome: str) -> None:
