@@ -33,6 +33,7 @@ from scrm.autotag import api as autotag_api
 from scrm.autotag.catalog import RuleCatalog
 from scrm.autotag.runtime import AutoTagRuntime
 from scrm.db import Database, close_database, open_database
+from scrm.effects import api as effects_api
 from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
 from scrm.events.worker import Worker
@@ -80,7 +81,16 @@ def create_app(
         max_body=settings.max_body_bytes,
         clock=clock,
     ).register(app)
-    for area in (health, events, customers, messages, autotag_api, archive_api, openapi):
+    for area in (
+        health,
+        events,
+        effects_api,
+        customers,
+        messages,
+        autotag_api,
+        archive_api,
+        openapi,
+    ):
         area.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -21,7 +21,13 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from scrm.sqlite_files import protect_sqlite_files
 
 MODELS_APP = "models"
-MODEL_MODULES = ["scrm.models", "scrm.autotag.models", "archive.models", "aerich.models"]
+MODEL_MODULES = [
+    "scrm.models",
+    "scrm.autotag.models",
+    "scrm.effects.models",
+    "archive.models",
+    "aerich.models",
+]
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 

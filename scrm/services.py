@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from adapters.kv import KVStore
 from config import Settings
 from scrm.db import Database
+from scrm.effects import EffectLedger
 from scrm.events.content import ContentSeal
 from scrm.metrics import Metrics
 
@@ -35,3 +37,8 @@ class Services:
     archive: ArchiveRuntime | None = None
     # Seals message content in the inbox and opens it for handlers (archive/inbox_seal.py).
     seal: ContentSeal | None = None
+
+    @cached_property
+    def effects(self) -> EffectLedger:
+        """The ledger every outbound effect goes through; a claim's lease is the run's."""
+        return EffectLedger(self.db, clock=self.clock, lease=self.settings.worker.lease_seconds)

@@ -1,0 +1,27 @@
+"""The effect ledger: outbound effects (tags marked, messages sent) happen once.
+
+Every feature that calls out goes through `Services.effects` (an `EffectLedger`): claim a key
+before the call, record the outcome after it. `GET /api/v1/effects` lists them.
+"""
+
+from scrm.effects.ledger import (
+    KINDS,
+    STATUSES,
+    EffectBusy,
+    EffectLedger,
+    Outcome,
+    Policy,
+    UnsettledEffect,
+    effect_key,
+)
+
+__all__ = [
+    "KINDS",
+    "STATUSES",
+    "EffectBusy",
+    "EffectLedger",
+    "Outcome",
+    "Policy",
+    "UnsettledEffect",
+    "effect_key",
+]
