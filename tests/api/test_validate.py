@@ -1,0 +1,79 @@
+"""The JSON depth pre-scan and the unstorable-string check behind every JSON body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from scrm.api.errors import json_depth
+from scrm.api.params import parse_id
+from scrm.api.validate import Unstorable, reject_unstorable
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("1", 0),
+        ('"[[[{{{"', 0),  # brackets inside a string do not nest
+        ('["\\"[", {"a": [1]}]', 3),
+        ('{"a\\\\": "]]]", "b": [[[]]]}', 4),  # an escaped backslash ends before the quote
+        ("[" * 100_000 + "]" * 100_000, 100_000),
+    ],
+)
+def test_json_depth_is_exact_for_valid_json(text: str, depth: int) -> None:
+    assert json_depth(text.encode()) == depth
+
+
+def test_json_depth_matches_the_parser_on_nested_values() -> None:
+    value: Any = "x"
+    for level in range(1, 70):
+        value = [value] if level % 2 else {"k]": value, "s": "{["}
+        assert json_depth(json.dumps(value).encode()) == level
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ("a\x00b", ""),
+        ({"name": "\ud800"}, "name"),
+        ({"rule": {"actions": [{"tag": "ok"}, {"tag": "x\x00"}]}}, "rule.actions[1].tag"),
+        ({"k\x00": 1}, ""),  # a bad key names its object
+        ({"a": {"\udfff": 1}}, "a"),
+        ([[["\udc80"]]], "[0][0][0]"),
+    ],
+)
+def test_unstorable_strings_are_refused_naming_the_field(value: Any, field: str) -> None:
+    with pytest.raises(Unstorable) as caught:
+        reject_unstorable(value)
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    "value", [None, 1, 1.5, True, "退款 😀", {"a": ["\t\n", {"b": "\u200b"}]}, []]
+)
+def test_storable_values_pass(value: Any) -> None:
+    reject_unstorable(value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", 1),
+        ("4611686018427387904", 2**62),
+        ("4611686018427387905", None),
+        ("0", None),
+        ("²", None),
+        ("①", None),
+        ("١", None),
+        ("１", None),
+        ("1_0", None),
+        ("+1", None),
+        (" 1", None),
+        ("", None),
+        ("9" * 400, None),
+    ],
+)
+def test_ids_are_ascii_digits_only(raw: str, expected: int | None) -> None:
+    assert parse_id(raw) == expected
