@@ -54,7 +54,7 @@ async def json_body(request: web.Request, *, check_strings: bool = True) -> Any:
     if json_depth(raw) > MAX_JSON_DEPTH:
         raise ApiError(400, "too_deep", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are both
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
     if check_strings:
@@ -63,6 +63,10 @@ async def json_body(request: web.Request, *, check_strings: bool = True) -> Any:
         except Unstorable as exc:
             raise ApiError(400, "invalid", exc.message, exc.field or "body") from None
     return body
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python reads them, JSON has none
 
 
 def json_error(status: int, code: str, message: str, field: str | None = None) -> web.Response:

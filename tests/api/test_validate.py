@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
-from scrm.api.errors import json_depth
+from scrm.api.errors import error_middleware, json_body, json_depth
 from scrm.api.params import parse_id
 from scrm.api.validate import Unstorable, reject_unstorable
 
@@ -77,3 +80,44 @@ def test_storable_values_pass(value: Any) -> None:
 )
 def test_ids_are_ascii_digits_only(raw: str, expected: int | None) -> None:
     assert parse_id(raw) == expected
+
+
+@pytest.fixture
+async def echo(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> TestClient:  # type: ignore[type-arg]
+    """An app whose one route answers with the JSON body it read."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"body": await json_body(request)})
+
+    app = web.Application(middlewares=[error_middleware(lambda status, code: None)])
+    app.router.add_post("/", handler)
+    return await aiohttp_client(app)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        (b"NaN", "bad_json", None),  # Python reads NaN and Infinity; JSON has neither
+        (b'{"from": Infinity}', "bad_json", None),
+        (b"{", "bad_json", None),
+        (b"\xff", "bad_json", None),
+        (b"[" * 65 + b"]" * 65, "too_deep", None),
+        (b'{"a": "\\u0000"}', "invalid", "a"),
+        (b'[{"b": ["\\udc00"]}]', "invalid", "[0].b[0]"),
+        (b'{"\\ud800": 1}', "invalid", "body"),
+    ],
+)
+async def test_json_body_refusals(
+    echo: TestClient,  # type: ignore[type-arg]
+    body: bytes,
+    code: str,
+    field: str | None,
+) -> None:
+    response = await echo.post("/", data=body)
+    error = (await response.json())["error"]
+    assert (response.status, error["code"], error.get("field")) == (400, code, field)
+
+
+async def test_json_body_at_the_depth_limit_is_read(echo: TestClient) -> None:  # type: ignore[type-arg]
+    response = await echo.post("/", data=b"[" * 64 + b"]" * 64)
+    assert response.status == 200
