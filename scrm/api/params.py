@@ -13,10 +13,10 @@ from aiohttp import web
 
 from scrm.api.errors import ApiError
 from scrm.api.validate import unstorable_reason
+from scrm.chat import MAX_USERID
 
 MAX_ID: Final = 2**62  # ids are BIGINT; cursors are ids
 MAX_EPOCH_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-MAX_USERID: Final = 64  # WeCom userid / external_userid columns
 _INTEGER = re.compile(r"-?[0-9]+")
 _ID = re.compile(r"[0-9]{1,19}")
 

@@ -205,6 +205,51 @@ CASES: dict[str, Case] = {
 }
 
 
+LONG_ID = "wm" + "x" * 63  # 65 characters: the id columns hold 64
+
+
+@pytest.mark.parametrize("field", ["from", "tolist"])
+async def test_a_message_with_a_user_id_over_64_characters_is_refused_per_item(
+    stack: Stack, field: str
+) -> None:
+    """Accepted, it parked the auto-tag run: the hit's external_userid column holds 64."""
+    good = {
+        "msgid": "OK-1",
+        "action": "send",
+        "from": "wmA",
+        "tolist": ["zhangsan"],
+        "roomid": "",
+        "msgtime": NOW_MS,
+        "msgtype": "text",
+        "text": {"content": "退款"},
+    }
+    bad = {**good, "msgid": "LONG-1", field: LONG_ID if field == "from" else [LONG_ID]}
+    status, body = await stack.api("POST", "/api/v1/messages", json=[bad, good])
+    assert (status, body["accepted"]) == (200, 1), body
+    assert [(r["index"], r["field"]) for r in body["rejected"]] == [(0, field)]
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\ud800"], ids=["nul", "surrogate"])
+async def test_an_unstorable_message_is_refused_and_its_sibling_stored(
+    stack: Stack, value: str
+) -> None:
+    good = {
+        "msgid": "OK-2",
+        "action": "send",
+        "from": "wmA",
+        "tolist": ["zhangsan"],
+        "roomid": "",
+        "msgtime": NOW_MS,
+        "msgtype": "text",
+        "text": {"content": value},
+    }
+    bad = {**good, "msgid": "BAD-2"}
+    good["text"] = {"content": "ok"}
+    status, body = await stack.api("POST", "/api/v1/messages", json=[good, bad])
+    assert (status, body["accepted"]) == (200, 1), body
+    assert [(r["index"], r["field"]) for r in body["rejected"]] == [(1, "text.content")]
+
+
 async def headers_for(stack: Stack, token: str) -> dict[str, str]:
     if token == "admin":
         return stack.auth
