@@ -22,6 +22,8 @@ from scrm.api.validate import Unstorable, reject_unstorable
         ('"[[[{{{"', 0),  # brackets inside a string do not nest
         ('["\\"[", {"a": [1]}]', 3),
         ('{"a\\\\": "]]]", "b": [[[]]]}', 4),  # an escaped backslash ends before the quote
+        ('["\\\\\\"[", [{}]]', 3),  # \\ then \" : the quote is escaped, the bracket text
+        ('"' + '\\"' * 200_000, 0),  # unterminated: once quadratic in the string regex
         ("[" * 100_000 + "]" * 100_000, 100_000),
     ],
 )
