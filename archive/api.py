@@ -236,18 +236,21 @@ async def get_audit(request: web.Request, call: ArchiveCall) -> web.Response:
     call.filters = {k: request.query[k] for k in ("cursor", "limit") if k in request.query}
     if call.who.role != "auditor":
         raise ApiError(403, "forbidden", f"role {call.who.role} cannot read the audit log")
-    try:
-        after = int(request.query.get("cursor", "0"))
-        limit = int(request.query.get("limit", "100"))
-    except ValueError:
-        raise ApiError(400, "invalid", "cursor and limit must be integers") from None
-    if not 1 <= limit <= 1000 or not 0 <= after < 2**62:
-        raise ApiError(400, "invalid", "limit must be 1..1000 and cursor >= 0", "limit")
+    after = _query_number(request, "cursor", "0", 0, 2**62)
+    limit = _query_number(request, "limit", "100", 1, 1000)
     entries = await read_audit(call.runtime, after, limit)
     out = [{"seq": e.seq, **e.fields, "hash": e.hash, "prev_hash": e.prev_hash} for e in entries]
     next_cursor = str(entries[-1].seq) if len(entries) == limit else None
     call.result_count = len(entries)
     return web.json_response({"entries": out, "next_cursor": next_cursor})
+
+
+def _query_number(request: web.Request, name: str, default: str, low: int, high: int) -> int:
+    """ASCII digits within ``low..high`` (``int()`` would also take ``١`` and ``1_0``)."""
+    raw = request.query.get(name, default)
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and low <= int(raw) <= high):
+        raise ApiError(400, "invalid", f"{name} must be a whole number from {low} to {high}", name)
+    return int(raw)
 
 
 def register(app: web.Application) -> None:

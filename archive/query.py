@@ -8,6 +8,7 @@ from archive.blind_index import query_grams
 from archive.reviewers import Principal
 from archive.search import SearchFilters
 from scrm.api.errors import ApiError
+from scrm.api.params import MAX_EPOCH_MS
 
 MIN_JUSTIFICATION = 10
 MAX_LIMIT = 500
@@ -34,7 +35,7 @@ def _millis(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH_MS:
         raise ApiError(400, "invalid", f"{name} must be milliseconds since the epoch", name)
     return value
 

@@ -49,7 +49,7 @@ def parse_scope(text: str) -> Scope:
     values = tuple(v.strip() for v in rest.split(",") if v.strip())
     if not sep or kind not in ("staff", "departments") or not values:
         raise ValueError("scope must be 'all', 'staff:ID,ID…' or 'departments:ID,ID…'")
-    if kind == "departments" and not all(value.isdigit() for value in values):
+    if kind == "departments" and not all(v.isascii() and v.isdigit() for v in values):
         raise ValueError("department ids are numbers (WeCom's department_id)")
     return Scope(kind, values)
 

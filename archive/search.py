@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 BATCH = 200
 MAX_SCANNED = 5_000  # candidates decrypted per request before handing back a cursor
+MAX_RECORD_ID = 2**62  # record ids are BIGINT: a larger cursor is not ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ def decode_cursor(cursor: str) -> int:
         after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
     except (binascii.Error, ValueError, KeyError, TypeError):
         raise ValueError("cursor is not valid") from None
-    if not isinstance(after, int) or after < 0:
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_RECORD_ID:
         raise ValueError("cursor is not valid")
     return after
 

@@ -10,6 +10,7 @@ answered with a precise status: 403 for a forged signature or a replayed (stale)
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,7 @@ from scrm.storable import UnstorableText, check_storable
 log = logging.getLogger(__name__)
 
 SOURCE = "wecom_callback"
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits; a float holds every such int exactly
 
 
 class Rejected(Exception):
@@ -143,10 +145,9 @@ class WeComCallbackView:
             self._crypto.verify_signature(signature, timestamp, nonce, signed)
         except SignatureError:
             raise Rejected(403, "bad_signature", "msg_signature does not match") from None
-        try:
-            sent_at = int(timestamp)
-        except ValueError:
-            raise Rejected(400, "bad_timestamp", "timestamp must be unix seconds") from None
+        if not _TIMESTAMP.fullmatch(timestamp):  # int() also reads "١", "+1" and 400 digits
+            raise Rejected(400, "bad_timestamp", "timestamp must be unix seconds")
+        sent_at = int(timestamp)
         if abs(self._clock() - sent_at) > self._max_skew:
             raise Rejected(403, "stale_timestamp", "timestamp is outside the accepted window")
 

@@ -16,6 +16,7 @@ from scrm.storable import UnstorableText, check_storable
 
 EVENT_NAME = "chat.message"
 MAX_CONTENT_CHARS = 20_000
+MAX_USERID = 64  # WeCom userids and external_userids; the columns that hold them are this wide
 _EXTERNAL_PREFIXES = ("wo", "wm")  # external_userid (PROTOCOL §5.5)
 _ROBOT_PREFIX = "wb"
 _MS_2001, _MS_2100 = 978_307_200_000, 4_102_444_800_000
@@ -97,10 +98,14 @@ def parse_chat_message(data: Any) -> ChatMessage:
     action = _text(data, "action")
     if action not in ("send", "recall"):
         raise ChatMessageError("action", "must be 'send' or 'recall'")
-    sender = _text(data, "from")
+    sender = _text(data, "from", limit=MAX_USERID)
     tolist = data.get("tolist", [])
-    if not isinstance(tolist, list) or not all(isinstance(t, str) and t for t in tolist):
-        raise ChatMessageError("tolist", "must be a list of user ids")
+    if not isinstance(tolist, list) or not all(
+        isinstance(t, str) and 0 < len(t) <= MAX_USERID for t in tolist
+    ):
+        raise ChatMessageError(
+            "tolist", f"must be a list of user ids of 1 to {MAX_USERID} characters"
+        )
     if len(tolist) > 2000:
         raise ChatMessageError("tolist", "must have at most 2000 entries")
     roomid = data.get("roomid", "")

@@ -108,7 +108,7 @@ def _action(value: Any, path: str, errors: list[FieldError]) -> Action | None:
         errors.append(FieldError(path, "must be an object"))
         return None
     kind = value.get("type")
-    if kind not in _ACTION_FIELDS:
+    if not isinstance(kind, str) or kind not in _ACTION_FIELDS:
         errors.append(FieldError(f"{path}.type", f"must be one of {', '.join(_ACTION_FIELDS)}"))
         return None
     for key in sorted(set(value) - _ACTION_FIELDS[kind]):
@@ -122,8 +122,9 @@ def _action(value: Any, path: str, errors: list[FieldError]) -> Action | None:
         action: Action = AddTag(tag, group) if kind == "add_tag" else RemoveTag(tag, group)
     elif kind == "create_ticket":
         category = _text(value, "category", f"{path}.category", MAX_LABEL, errors)
-        priority = Priority.__members__.get(str(value.get("priority")), Priority.P3)
-        if value.get("priority") not in Priority.__members__:
+        raw_priority = value.get("priority")
+        priority = Priority.__members__.get(str(raw_priority), Priority.P3)
+        if not isinstance(raw_priority, str) or raw_priority not in Priority.__members__:
             errors.append(FieldError(f"{path}.priority", "must be one of P0, P1, P2, P3"))
         action = CreateTicket(category, priority)
     else:
@@ -163,7 +164,7 @@ def _build(data: Any, rule_id: RuleId, errors: list[FieldError]) -> KeywordRule 
         if normalize(phrase) in keywords:
             errors.append(FieldError(f"exclude[{index}]", "equals a keyword, rule never fires"))
     scope = data.get("scope", "customer")
-    if scope not in {item.value for item in Scope}:
+    if not isinstance(scope, str) or scope not in {item.value for item in Scope}:
         errors.append(FieldError("scope", "must be one of customer, staff, any"))
     threshold = _threshold(data.get("threshold"), errors)
     raw_actions = data.get("actions")

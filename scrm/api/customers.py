@@ -7,11 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from scrm.api.errors import ApiError
+from scrm.api.params import path_userid
 from scrm.models import Customer, FollowRelation
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    external_userid = request.match_info["external_userid"]
+    external_userid = path_userid(request, "external_userid", "customer")
     customer = await Customer.get_or_none(external_userid=external_userid)
     if customer is None:
         raise ApiError(404, "not_found", f"customer {external_userid} does not exist")

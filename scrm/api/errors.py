@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from array import array
 from collections.abc import Awaitable, Callable
+from itertools import accumulate
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from scrm.api.validate import Unstorable, reject_unstorable
 from scrm.logsafe import loggable
 
 log = logging.getLogger(__name__)
+
+MAX_JSON_DEPTH = 64  # our deepest body (a draft rule's action) nests 4 levels
+_JSON_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_JSON_STRING = re.compile(rb'"[^"]*"')  # once escapes are gone; only the last " can fail
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")  # +1 / -1 as signed bytes
 
 
 class ApiError(Exception):
@@ -23,12 +33,45 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-async def json_body(request: web.Request) -> Any:
-    """The request's JSON body; 400 ``bad_json`` when it does not parse (callers check shape)."""
+def json_depth(raw: bytes) -> int:
+    """How deep a JSON text nests, found without recursion (exact for valid JSON).
+
+    Escapes and then strings are cut out (a bracket inside a string does not nest), then each
+    bracket becomes +1 or -1 and the running sum's maximum is the depth: a few linear C-level
+    passes over the bytes. (One regex for strings with escapes backtracked quadratically on
+    ``"\\"\\"\\"…``.)
+    """
+    unescaped = _JSON_ESCAPE.sub(b"", raw)
+    brackets = _JSON_STRING.sub(b"", unescaped).translate(None, _NOT_BRACKETS)
+    steps = array("b", brackets.translate(_BRACKET_STEPS))
+    return max(accumulate(steps), default=0)
+
+
+async def json_body(request: web.Request, *, check_strings: bool = True) -> Any:
+    """The request's JSON body, or a 400: ``bad_json`` when it does not parse, ``too_deep``
+    past `MAX_JSON_DEPTH` (checked before the recursive parser runs), ``invalid`` naming the
+    field when a string holds NUL or a lone surrogate. Callers check the shape.
+
+    ``check_strings=False`` leaves the string check to a caller that refuses items one by one
+    (`reject_unstorable`), so one bad item does not refuse its siblings.
+    """
+    raw = await request.read()
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(400, "too_deep", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are both
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    if check_strings:
+        try:
+            reject_unstorable(body)
+        except Unstorable as exc:
+            raise ApiError(400, "invalid", exc.message, exc.field or "body") from None
+    return body
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python reads them, JSON has none
 
 
 def json_error(status: int, code: str, message: str, field: str | None = None) -> web.Response:

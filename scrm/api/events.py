@@ -8,7 +8,7 @@ from aiohttp import web
 from tortoise.functions import Count
 
 from scrm.api.errors import ApiError
-from scrm.api.params import int_param
+from scrm.api.params import MAX_ID, int_param, path_id
 from scrm.appkeys import INBOX, SERVICES
 from scrm.models import Event, HandlerRun
 
@@ -34,7 +34,7 @@ async def list_events(request: web.Request) -> web.Response:
     if status is not None and status not in RUN_STATUSES:
         raise ApiError(422, "invalid", f"status must be one of {', '.join(RUN_STATUSES)}", "status")
     limit = int_param(request, "limit", default=50, low=1, high=200)
-    cursor = int_param(request, "cursor", default=None, low=1, high=2**62)
+    cursor = int_param(request, "cursor", default=None, low=1, high=MAX_ID)
     query = Event.all().order_by("-id")
     if status is not None:
         query = query.filter(runs__status=status).distinct()
@@ -51,7 +51,7 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def replay(request: web.Request) -> web.Response:
-    event_id = _event_id(request)
+    event_id = path_id(request, "event_id", "event")
     event = await Event.get_or_none(id=event_id)
     if event is None:
         raise ApiError(404, "not_found", f"event {event_id} does not exist")
@@ -71,13 +71,6 @@ async def replay(request: web.Request) -> web.Response:
     )
     request.app[INBOX].wake_workers()  # best effort, like every ring: workers also poll
     return web.json_response({"event_id": event_id, "replayed": sorted(dead)})
-
-
-def _event_id(request: web.Request) -> int:
-    raw = request.match_info["event_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, "not_found", f"event {raw} does not exist")
-    return int(raw)
 
 
 def _event_json(event: Event) -> dict[str, Any]:

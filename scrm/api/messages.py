@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from scrm.api.errors import ApiError, json_body
+from scrm.api.validate import Unstorable, reject_unstorable
 from scrm.appkeys import INBOX
 from scrm.chat import ChatMessageError, parse_chat_message
 from scrm.events.inbox import InboxUnavailable, IncomingEvent
@@ -20,7 +21,7 @@ SOURCE = "api"
 
 
 async def post_messages(request: web.Request) -> web.Response:
-    body = await json_body(request)
+    body = await json_body(request, check_strings=False)  # checked per item below
     if not isinstance(body, list):
         raise ApiError(422, "invalid", "the body must be a JSON array of messages", "body")
     if not body or len(body) > MAX_ITEMS:
@@ -29,10 +30,16 @@ async def post_messages(request: web.Request) -> web.Response:
     events: list[tuple[int, IncomingEvent]] = []
     for index, item in enumerate(body):
         try:
+            reject_unstorable(item)
             message = parse_chat_message(item)
-        except ChatMessageError as exc:
+        except (Unstorable, ChatMessageError) as exc:
             results.append(
-                {"index": index, "status": "rejected", "field": exc.field, "message": exc.message}
+                {
+                    "index": index,
+                    "status": "rejected",
+                    "field": exc.field or "message",
+                    "message": exc.message,
+                }
             )
             continue
         events.append((index, message.to_event(SOURCE)))

@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from archive.api import ArchiveCall, audited, reviewer_body
 from archive.query import limit_of
 from scrm.api.errors import ApiError, json_body
-from scrm.api.params import int_param
+from scrm.api.params import MAX_EPOCH_MS, MAX_ID, int_param, path_id, path_userid
 from scrm.appkeys import SERVICES
 from scrm.autotag.backtest import audit_filters, audit_summary_backtest, backtest_rule
 from scrm.autotag.catalog import definition_of, rule_from_row, rule_json
@@ -43,10 +43,10 @@ def _validated(data: dict[str, Any], rule_id: int) -> Any:
 
 
 async def _rule(request: web.Request) -> TagRule:
-    raw = request.match_info["rule_id"]
-    row = await TagRule.get_or_none(id=int(raw)) if raw.isdigit() and len(raw) < 18 else None
+    rule_id = path_id(request, "rule_id", "tag rule")
+    row = await TagRule.get_or_none(id=rule_id)
     if row is None:
-        raise ApiError(404, "not_found", f"tag rule {raw} does not exist")
+        raise ApiError(404, "not_found", f"tag rule {rule_id} does not exist")
     return row
 
 
@@ -128,12 +128,12 @@ async def evaluate(request: web.Request) -> web.Response:
 
 
 async def customer_hits(request: web.Request) -> web.Response:
-    external_userid = request.match_info["external_userid"]
+    external_userid = path_userid(request, "external_userid", "customer")
     known = await Customer.exists(external_userid=external_userid)
     if not known and not await RuleHit.exists(external_userid=external_userid):
         raise ApiError(404, "not_found", f"customer {external_userid} does not exist")
     limit = int_param(request, "limit", default=50, low=1, high=200)
-    cursor = int_param(request, "cursor", default=None, low=1, high=2**62)
+    cursor = int_param(request, "cursor", default=None, low=1, high=MAX_ID)
     query = RuleHit.filter(external_userid=external_userid).order_by("-id")
     if cursor is not None:
         query = query.filter(id__lt=cursor)
@@ -158,7 +158,7 @@ def _period(data: dict[str, Any], status: int = 422) -> tuple[int, int]:
     period = []
     for name in ("from", "to"):
         value = data.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EPOCH_MS:
             raise ApiError(status, "invalid", f"{name} must be milliseconds since the epoch", name)
         period.append(value)
     if period[0] >= period[1]:

@@ -127,7 +127,7 @@ async def import_rules(path: Path, catalog: RuleCatalog) -> int:
 
 def _when(text: str) -> int:
     """Milliseconds from ``YYYY-MM-DD`` (UTC midnight) or a plain millisecond count."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not ² or ١, which isdigit() also accepts
         return int(text)
     try:
         day = datetime.date.fromisoformat(text)
