@@ -112,7 +112,7 @@ class WeComCallbackView:
             check_storable(payload)
         except UnstorableText as exc:
             raise Rejected(
-                400, "bad_text", f"the decrypted event's {exc.field} {exc.reason}"
+                400, "bad_text", f"the decrypted event's {exc.field or 'body'} {exc.reason}"
             ) from None
         if payload.get("ToUserName") != self._corp_id:
             raise Rejected(400, "wrong_corp", "the event is addressed to another corp")

@@ -93,7 +93,7 @@ def parse_chat_message(data: Any) -> ChatMessage:
     try:  # one NUL or lone surrogate must not fail the batch the message is stored with
         check_storable(data)
     except UnstorableText as exc:
-        raise ChatMessageError(exc.field, exc.reason) from None
+        raise ChatMessageError(exc.field or "message", exc.reason) from None
     msgid = _text(data, "msgid")
     action = _text(data, "action")
     if action not in ("send", "recall"):

@@ -14,7 +14,8 @@ from typing import Any
 
 
 class UnstorableText(ValueError):
-    """A key or string value holds a NUL or a lone surrogate; `field` names where."""
+    """A key or string value holds a NUL or a lone surrogate; `field` names where (its
+    dotted path, ``""`` for the value itself; a bad key names its object)."""
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -48,12 +49,12 @@ def check_storable(value: Any, field: str = "") -> None:
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
-                raise UnstorableText(path or "value", problem)
+                raise UnstorableText(path, problem)
         elif isinstance(item, Mapping):
             for key, child in item.items():
                 key_problem = text_problem(key) if isinstance(key, str) else None
                 if key_problem:
-                    raise UnstorableText(path or "value", f"a key {key_problem}")
+                    raise UnstorableText(path, f"a key {key_problem}")
                 pending.append((_join(path, key), child))
         elif isinstance(item, list | tuple):
             pending.extend((_join(path, index), child) for index, child in enumerate(item))

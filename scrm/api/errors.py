@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from scrm.api.validate import Unstorable, reject_unstorable
 from scrm.logsafe import loggable
+from scrm.storable import UnstorableText, check_storable
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def json_body(request: web.Request, *, check_strings: bool = True) -> Any:
     field when a string holds NUL or a lone surrogate. Callers check the shape.
 
     ``check_strings=False`` leaves the string check to a caller that refuses items one by one
-    (`reject_unstorable`), so one bad item does not refuse its siblings.
+    (`check_storable`), so one bad item does not refuse its siblings.
     """
     raw = await request.read()
     if json_depth(raw) > MAX_JSON_DEPTH:
@@ -64,9 +64,10 @@ async def json_body(request: web.Request, *, check_strings: bool = True) -> Any:
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
     if check_strings:
         try:
-            reject_unstorable(body)
-        except Unstorable as exc:
-            raise ApiError(400, "invalid", exc.message, exc.field or "body") from None
+            check_storable(body)
+        except UnstorableText as exc:
+            field = exc.field or "body"
+            raise ApiError(400, "invalid", f"{field} {exc.reason}", field) from None
     return body
 
 

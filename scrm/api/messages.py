@@ -11,7 +11,6 @@ from typing import Any
 from aiohttp import web
 
 from scrm.api.errors import ApiError, json_body
-from scrm.api.validate import Unstorable, reject_unstorable
 from scrm.appkeys import INBOX
 from scrm.chat import ChatMessageError, parse_chat_message
 from scrm.events.inbox import InboxUnavailable, IncomingEvent
@@ -30,9 +29,8 @@ async def post_messages(request: web.Request) -> web.Response:
     events: list[tuple[int, IncomingEvent]] = []
     for index, item in enumerate(body):
         try:
-            reject_unstorable(item)
             message = parse_chat_message(item)
-        except (Unstorable, ChatMessageError) as exc:
+        except ChatMessageError as exc:  # NUL and lone surrogates included
             results.append(
                 {
                     "index": index,

@@ -12,8 +12,8 @@ from typing import Final, overload
 from aiohttp import web
 
 from scrm.api.errors import ApiError
-from scrm.api.validate import unstorable_reason
 from scrm.chat import MAX_USERID
+from scrm.storable import text_problem
 
 MAX_ID: Final = 2**62  # ids are BIGINT; cursors are ids
 MAX_EPOCH_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
@@ -61,6 +61,6 @@ def path_id(request: web.Request, name: str, what: str) -> int:
 def path_userid(request: web.Request, name: str, what: str) -> str:
     """A WeCom user id in the path; 404 when it is too long or could not be stored anyway."""
     raw = request.match_info[name]
-    if not raw or len(raw) > MAX_USERID or unstorable_reason(raw):
+    if not raw or len(raw) > MAX_USERID or text_problem(raw):
         raise ApiError(404, "not_found", f"{what} {raw} does not exist")
     return raw

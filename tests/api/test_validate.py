@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from scrm.api.errors import error_middleware, json_body, json_depth
 from scrm.api.params import parse_id
-from scrm.api.validate import Unstorable, reject_unstorable
+from scrm.storable import UnstorableText, check_storable
 
 
 @pytest.mark.parametrize(
@@ -50,8 +50,8 @@ def test_json_depth_matches_the_parser_on_nested_values() -> None:
     ],
 )
 def test_unstorable_strings_are_refused_naming_the_field(value: Any, field: str) -> None:
-    with pytest.raises(Unstorable) as caught:
-        reject_unstorable(value)
+    with pytest.raises(UnstorableText) as caught:
+        check_storable(value)
     assert caught.value.field == field
 
 
@@ -59,7 +59,7 @@ def test_unstorable_strings_are_refused_naming_the_field(value: Any, field: str)
     "value", [None, 1, 1.5, True, "退款 😀", {"a": ["\t\n", {"b": "\u200b"}]}, []]
 )
 def test_storable_values_pass(value: Any) -> None:
-    reject_unstorable(value)
+    check_storable(value)
 
 
 @pytest.mark.parametrize(
