@@ -27,11 +27,12 @@ from scrm.autotag.handlers import router as autotag_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
 from scrm.gctune import freeze_startup_objects, measure_pauses
+from scrm.tickets.handlers import router as tickets_router
 
 log = logging.getLogger("scrm")
 
 # Every feature's router, composed here and nowhere else.
-ROUTERS: Sequence[Router] = (contacts_router, archive_router, autotag_router)
+ROUTERS: Sequence[Router] = (contacts_router, archive_router, autotag_router, tickets_router)
 
 
 def build_app(settings: Settings) -> web.Application:

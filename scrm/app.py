@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+from adapters.email import Mailer
 from adapters.kv import KVStore, open_kv
-from adapters.wecom import WeComClient
+from adapters.wecom import RetryPolicy, RobotWebhookClient, WeComClient
 from archive import api as archive_api
 from archive.pull import attach_puller
 from archive.runtime import open_archive
@@ -36,10 +37,12 @@ from scrm.effects import api as effects_api
 from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
 from scrm.events.worker import Worker
-from scrm.jobs import JOBS
+from scrm.jobs import JOBS, ticket_jobs
 from scrm.metrics import Metrics
 from scrm.scheduler import Scheduler
 from scrm.services import Services
+from scrm.tickets import api as tickets_api
+from scrm.tickets.runtime import TicketRuntime
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ def create_app(
         messages,
         autotag_api,
         archive_api,
+        tickets_api,
         openapi,
     ):
         area.register(app)
@@ -119,6 +123,7 @@ def create_app(
                 inbox=inbox,
                 autotag=AutoTagRuntime(RuleCatalog(kv)),
                 archive=archive_runtime,
+                tickets=ticket_runtime(settings, session, kv),
             )
             app[SERVICES] = services
             stop = asyncio.Event()
@@ -127,7 +132,7 @@ def create_app(
             opened.callback(stop.set)
             await inbox.start()
             opened.push_async_callback(inbox.close)  # first out: commit what is queued
-            scheduler = Scheduler(services, JOBS)
+            scheduler = Scheduler(services, [*JOBS, *ticket_jobs(settings)])
             if settings.worker.concurrency:  # intake-only processes leave jobs to others
                 scheduler.start()
                 opened.callback(scheduler.stop)
@@ -137,6 +142,38 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def ticket_runtime(
+    settings: Settings, session: aiohttp.ClientSession, kv: KVStore
+) -> TicketRuntime:
+    """The senders ticket notices use: robots (no retries: the notices queue backs off)."""
+    wecom = settings.wecom
+    once = RetryPolicy(tries=1)
+    agent = WeComClient(
+        session,
+        kv,
+        corp_id=wecom.corp_id,
+        secret=wecom.agent_secret,
+        api_base=wecom.api_base,
+        timeout=wecom.request_timeout,
+        token_name="agent",  # noqa: S106 - a cache name, not a secret
+        retry=once,
+    )
+    tickets = settings.tickets
+    mailer = None
+    if tickets.smtp_host:
+        mailer = Mailer(tickets.smtp_host, tickets.smtp_port, tickets.smtp_from)
+    return TicketRuntime(
+        robot=RobotWebhookClient(
+            session, wecom.api_base, timeout=wecom.request_timeout, retry=once
+        ),
+        agent=agent,
+        agent_id=wecom.agent_id,
+        mailer=mailer,
+        link_base=tickets.public_url or f"http://{settings.host}:{settings.port}",
+        merge_window=tickets.merge_window_seconds,
+    )
 
 
 def _start_workers(

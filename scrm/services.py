@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from archive.runtime import ArchiveRuntime
     from scrm.autotag.runtime import AutoTagRuntime
     from scrm.events.inbox import Inbox
+    from scrm.tickets.runtime import TicketRuntime
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Services:
     autotag: AutoTagRuntime | None = None
     # The compliance archive's key ring and stores; only archive/ looks inside.
     archive: ArchiveRuntime | None = None
+    # Ticket notices: robot, app and email senders, links.
+    tickets: TicketRuntime | None = None
 
     @cached_property
     def effects(self) -> EffectLedger:
