@@ -58,7 +58,7 @@ async def test_create_numbers_lists_and_reads(stack: Stack) -> None:
 async def test_bad_input_is_422_naming_the_field(stack: Stack, body: Any, field: str) -> None:
     answer = await post(stack, "/api/v1/tickets", body, expect=422)
     assert answer["error"]["code"] == "invalid" and answer["error"]["field"] == field
-    status, page = await stack.api("GET", "/api/v1/tickets")
+    _, page = await stack.api("GET", "/api/v1/tickets")
     assert page["tickets"] == []  # nothing partial is stored
 
 

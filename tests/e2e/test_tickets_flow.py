@@ -69,7 +69,8 @@ def robot_texts(stack: Stack) -> list[str]:
 
 async def test_a_keyword_request_becomes_one_ticket_and_a_robot_message(stack: Stack) -> None:
     channel, _ = await robot_channel(stack)
-    await post(stack, "/api/v1/routes", {"name": "食安", "match": {"category": ["food_safety"]}, "channels": [channel], "assignees": ["lisi"]})  # fmt: skip
+    route = {"name": "食安", "match": {"category": ["food_safety"]}, "channels": [channel]}
+    await post(stack, "/api/v1/routes", route | {"assignees": ["lisi"]})
     await post(stack, "/api/v1/tag-rules", RULE)
     who = await customer(stack)
     await post(stack, "/api/v1/messages", [message("m1", who, "孩子吃了过敏了")], expect=200)

@@ -1,4 +1,4 @@
-"""A separate process that opens tickets concurrently: `python -m tests.tickets.number_worker URL N`."""
+"""A process opening N tickets at once: `python -m tests.tickets.number_worker URL N`."""
 
 from __future__ import annotations
 
