@@ -120,7 +120,11 @@ async def _next_batch(channel: GroupChannel, now: float) -> list[TicketNotice]:
     )
     if not fresh:
         return []
-    key = effect_key(EFFECT_KINDS[channel.kind], "ticket_notice", channel.id, fresh[0].id)
+    # A batch handed back by a parked channel is re-formed under a new key (its attempts).
+    first = fresh[0]
+    key = effect_key(
+        EFFECT_KINDS[channel.kind], "ticket_notice", channel.id, first.id, first.attempts
+    )
     ids = [notice.id for notice in fresh]
     await TicketNotice.filter(id__in=ids, batch__isnull=True).update(batch=key)
     return list(await TicketNotice.filter(batch=key, status="pending").order_by("id"))
@@ -249,7 +253,9 @@ async def _park(services: Services, channel: GroupChannel, batch: Sequence[Ticke
         updated_at=now,
     )
     ids = [notice.id for notice in batch]
-    await TicketNotice.filter(id__in=ids).update(batch=None, next_at=now)
+    await TicketNotice.filter(id__in=ids).update(
+        batch=None, next_at=now, attempts=F("attempts") + 1
+    )
     if parked:
         services.metrics.ticket_notices.labels(kind=channel.kind, outcome="parked").inc()
         log.error(
