@@ -21,7 +21,7 @@ from tortoise.expressions import F
 from adapters.backoff import backoff_delay
 from adapters.kv import LockNotAcquired
 from adapters.wecom import WeComAPIError
-from scrm.effects import Outcome, effect_key
+from scrm.effects import EffectBusy, Outcome, effect_key
 from scrm.services import Services
 from scrm.tickets.keys import open_webhook_key
 from scrm.tickets.models import GroupChannel, TicketEvent, TicketNotice
@@ -55,7 +55,10 @@ async def flush(services: Services, channel_ids: Iterable[int] | None = None) ->
         channel_ids = [int(channel_id) for channel_id in due]  # type: ignore[call-overload]
     sent = 0
     for channel_id in sorted(set(channel_ids)):
-        sent += await flush_channel(services, int(channel_id))
+        try:
+            sent += await flush_channel(services, int(channel_id))
+        except Exception:  # the notices stay queued; the notices job tries again
+            log.exception("sending notices to group channel %s failed", channel_id)
     return sent
 
 
@@ -156,6 +159,8 @@ async def _send(services: Services, channel: GroupChannel, batch: Sequence[Ticke
         )
     except WeComAPIError as exc:  # retryable: recorded by the ledger, the batch waits
         await _retry_later(services, channel, batch, exc)
+        return False
+    except EffectBusy:  # a live claim on this batch (another process, or a dead one's lease)
         return False
     return await _settle(services, channel, batch, outcome)
 
