@@ -13,7 +13,8 @@ import logging
 from typing import Any, cast
 
 from scrm.autotag.models import RuleHit
-from scrm.autotag.tags import TagPlan, apply_tag_plan, customer_lock, follower_for
+from scrm.autotag.ordering import customer_lock
+from scrm.autotag.tags import TagPlan, apply_tag_plan, follower_for
 from scrm.chat import EVENT_NAME, ChatMessage, ChatMessageError, parse_chat_message
 from scrm.events.errors import PermanentError
 from scrm.events.inbox import IncomingEvent

@@ -1,25 +1,23 @@
 """Apply a message's tag actions in WeCom: one mark_tag per (staff, customer), only changes.
 
-One customer's tags are decided one message at a time (`customer_lock`, shared by every
-process), so a second message sees what the first marked. Every call goes through the effect
-ledger (`Services.effects`), keyed by the message that caused it. A tag a rule names but WeCom
-lacks is created once (add_corp_tag under a shared lock, then re-read); WeCom sends no
-callback for API-made changes, so local state is updated here, with the ledger's record.
+Runs under `customer_lock` (scrm/autotag/ordering.py), so a second message of a customer sees
+what the first marked. Every call goes through the effect ledger (`Services.effects`), keyed
+by the message that caused it. A tag a rule names but WeCom lacks is created once
+(add_corp_tag under a shared lock, then re-read); WeCom sends no callback for API-made
+changes, so local state is updated here, in the transaction that records the effect.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from adapters.kv import LockNotAcquired
-from adapters.wecom import CorpTagGroup
+from adapters.wecom import CorpTagGroup, WeComAPIError
+from scrm.autotag.ordering import mark_subject, settle_unknown_marks
 from scrm.autotag.runtime import DEFAULT_TAG_GROUP
 from scrm.contacts import service as contacts
 from scrm.effects import Outcome, effect_key
-from scrm.events.errors import Retry
 from scrm.models import CorpTag, Customer, CustomerTag, FollowRelation
 from scrm.services import Services
 
@@ -46,64 +44,6 @@ async def follower_for(external_userid: str, prefer: list[str]) -> FollowRelatio
         if relation.userid in prefer:
             return relation
     return relations[0] if relations else None
-
-
-def mark_subject(corp: str, external_userid: str) -> str:
-    """Whose tags a mark_tag effect changes: the ledger's subject and the lock's name."""
-    return f"{corp}:{external_userid}"
-
-
-@asynccontextmanager
-async def customer_lock(services: Services, external_userid: str) -> AsyncIterator[None]:
-    """Decide one customer's tags one run at a time, across processes.
-
-    The lease is the worker's: a run is cut off before it, so the lock outlives its holder
-    only when the holder died (SIGKILL), and then expires. A run that cannot get the lock in
-    half a lease is retried a little later rather than holding its worker.
-    """
-    lease = services.settings.worker.lease_seconds
-    name = "customer:" + mark_subject(services.settings.wecom.corp_id, external_userid)
-    lock = services.kv.lock(name, ttl=lease, wait=lease / 2)
-    try:
-        await lock.__aenter__()
-    except LockNotAcquired:
-        raise Retry("another run is deciding this customer's tags", defer=lease / 4) from None
-    try:
-        yield
-    finally:
-        await lock.__aexit__(None, None, None)
-
-
-async def settle_unknown_marks(services: Services, external_userid: str) -> None:
-    """Read a customer's tags back from WeCom when a mark_tag's outcome is unknown.
-
-    A run killed after its mark_tag went out but before it recorded the answer leaves its
-    claim behind. Under `customer_lock` a claim still inside its lease can only be such a
-    dead run's, so the decision waits (`EffectBusy`) until it is stale. Then the customer's
-    tags are read back, mirrored, and each such effect settled by whether its change is in
-    place, before anything is decided — so nobody marks the same tag again.
-    """
-    corp = services.settings.wecom.corp_id
-    unknown = await services.effects.unsettled(mark_subject(corp, external_userid), "mark_tag")
-    if not unknown:
-        return
-    detail = await services.wecom.get_external_contact(external_userid)
-    stored = {
-        r.userid: r for r in await FollowRelation.filter(customer__external_userid=external_userid)
-    }
-    tags: dict[str, set[str]] = {}
-    for follow in detail.follow_user:
-        tags[follow.userid] = {t.tag_id for t in follow.tags if t.tag_id}
-        if follow.userid in stored:
-            await contacts.replace_tags(stored[follow.userid], follow.tags)
-    for effect in unknown:
-        have = tags.get(str(effect.request.get("userid")), set())
-        in_place = set(effect.request.get("add_tag", ())) <= have and not (
-            set(effect.request.get("remove_tag", ())) & have
-        )
-        result = {"read_back": "in place" if in_place else "not in place"}
-        await services.effects.resolve(effect, done=in_place, result=result)
-    log.warning("%d mark_tag outcome(s) were unknown; settled from WeCom's tags", len(unknown))
 
 
 async def find_tag(name: str, group: str | None) -> CorpTag | None:
@@ -163,7 +103,8 @@ async def ensure_tag(services: Services, name: str, group: str | None, *, cause:
             log.info("created corp tag in group %s for a rule", group_name)
         tag = await find_tag(name, group)
         if tag is None:
-            raise TagUnavailable(outcome.label if outcome.status != "done" else "failed: gone")
+            gone = "failed: created, then no longer listed"  # an earlier run's, since deleted
+            raise TagUnavailable(outcome.label if outcome.status != "done" else gone)
         return tag
 
 
@@ -178,24 +119,36 @@ async def apply_tag_plan(
     tag again if a rule still needs it, and tries once more.
     """
     customer = await relation.customer
-    await settle_unknown_marks(services, customer.external_userid)
-    outcome = await _mark(services, relation, customer, plan, cause)
-    if outcome is None or outcome.errcode != TAG_NOT_FOUND:
-        return
-    log.warning(
-        "mark_tag answered %d (tag not found): re-reading the corp tag list and trying once more",
-        TAG_NOT_FOUND,
-    )
-    await contacts.resync_corp_tags(services.wecom, services.clock())
-    _reopen(plan, outcome.label)
-    await _mark(services, relation, customer, plan, f"{cause}:{TAG_NOT_FOUND}")
+    try:
+        await settle_unknown_marks(services, customer.external_userid)
+        outcome = await _mark(services, relation, customer, plan, cause)
+        if outcome is None or outcome.errcode != TAG_NOT_FOUND:
+            return
+        log.warning(
+            "mark_tag answered %d (tag not found): re-reading the corp tags, trying once more",
+            TAG_NOT_FOUND,
+        )
+        await contacts.resync_corp_tags(services.wecom, services.clock())
+        _reopen(plan, outcome.label)
+        await _mark(services, relation, customer, plan, f"{cause}:{TAG_NOT_FOUND}")
+    except WeComAPIError as exc:  # a read this needs failed for good (a call's own is kept)
+        if exc.retryable:
+            raise
+        _settle(plan, f"failed: errcode {exc.errcode}")
 
 
 async def _mark(
     services: Services, relation: FollowRelation, customer: Customer, plan: TagPlan, cause: str
 ) -> Outcome | None:
     """One mark_tag for what is still pending in ``plan``; None when nothing needs a call."""
+    corp, userid, external_userid = (
+        services.settings.wecom.corp_id,
+        relation.userid,
+        customer.external_userid,
+    )
+    effect = effect_key("mark_tag", corp, userid, external_userid, cause)
     have = set(await CustomerTag.filter(relation=relation).values_list("tag_id", flat=True))
+    ours = await _done_by(services, effect)  # this message's own mark, if a crash hid it
     add: list[CorpTag] = []
     for key, state in plan.add.items():
         if state != PENDING:
@@ -205,8 +158,13 @@ async def _mark(
         except TagUnavailable as exc:
             plan.add[key] = exc.outcome
             continue
+        except WeComAPIError as exc:  # reading the tag list failed
+            if exc.retryable:
+                raise
+            plan.add[key] = f"failed: errcode {exc.errcode}"
+            continue
         if tag.tag_id in have:
-            plan.add[key] = "already"
+            plan.add[key] = "done" if tag.tag_id in ours else "already"
         else:
             add.append(tag)
     remove: list[str] = []
@@ -215,16 +173,11 @@ async def _mark(
             continue
         found = await find_tag(*key)
         if found is None or found.tag_id not in have:
-            plan.remove[key] = "already"
+            plan.remove[key] = "done" if found is not None and found.tag_id in ours else "already"
         else:
             remove.append(found.tag_id)
     if not add and not remove:
         return None
-    corp, userid, external_userid = (
-        services.settings.wecom.corp_id,
-        relation.userid,
-        customer.external_userid,
-    )
     add_ids = [t.tag_id for t in add]
 
     async def mark() -> None:
@@ -234,7 +187,7 @@ async def _mark(
         await contacts.record_marked_tags(relation, add, remove)
 
     outcome = await services.effects.run(
-        effect_key("mark_tag", corp, userid, external_userid, cause),
+        effect,
         "mark_tag",
         mark,
         subject=mark_subject(corp, external_userid),
@@ -243,6 +196,15 @@ async def _mark(
     )
     _settle(plan, outcome.label)
     return outcome
+
+
+async def _done_by(services: Services, key: str) -> set[str]:
+    """The tag ids a done mark_tag under ``key`` added or removed (empty if there is none)."""
+    recorded = await services.effects.find(key)
+    if recorded is None or recorded.status != "done":
+        return set()
+    request = json.loads(recorded.request)
+    return {*request.get("add_tag", ()), *request.get("remove_tag", ())}
 
 
 def _settle(plan: TagPlan, outcome: str) -> None:

@@ -37,6 +37,7 @@ from tortoise.transactions import in_transaction
 from adapters.wecom import WeComAPIError, WeComError
 from adapters.wecom.errors import scrub
 from scrm.db import Database
+from scrm.effects.models import Effect
 from scrm.events.errors import Retry
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ class EffectLedger:
         return await self._close(
             key, token, "done", result=summary(value) if summary else {}, on_done=mirror
         )
+
+    async def find(self, key: str) -> Effect | None:
+        """The ledger's row for ``key``, if an effect was ever claimed under it."""
+        return await Effect.get_or_none(key=key)
 
     async def unsettled(self, subject: str, kind: str) -> list[UnsettledEffect]:
         """Idempotent effects on ``subject`` whose outcome is unknown (stale or unanswered).

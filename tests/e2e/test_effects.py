@@ -14,7 +14,7 @@ import pytest
 from scrm.appkeys import DISPATCHER, SERVICES
 from scrm.autotag.models import RuleHit
 from scrm.events.worker import Worker
-from scrm.models import CorpTag, HandlerRun
+from scrm.models import CorpTag, Event, HandlerRun
 from scrm.sandbox import events as wecom_events
 from tests.e2e.conftest import Stack
 
@@ -129,12 +129,13 @@ async def test_a_tag_wecom_forgot_is_created_again_and_marked(
     ]
 
 
+@pytest.mark.parametrize("path", ["add_corp_tag", "get_corp_tag_list"])
 async def test_a_terminal_error_creating_the_tag_fails_the_action_not_the_run(
-    stack: Stack,
+    stack: Stack, path: str
 ) -> None:
     [customer] = await add_customers(stack, 1)
     await post(stack, "/api/v1/tag-rules", RULE, expect=201)
-    stack.sandbox.state.faults.inject("add_corp_tag", errcode=60011)  # no privilege
+    stack.sandbox.state.faults.inject(path, errcode=60011)  # no privilege
     await post(stack, "/api/v1/messages", [message("p1", customer)])
     await stack.drain()
 
@@ -144,13 +145,13 @@ async def test_a_terminal_error_creating_the_tag_fails_the_action_not_the_run(
     assert stack.sandbox_calls("mark_tag") == []
     assert set(await HandlerRun.all().values_list("status", flat=True)) == {"done"}
     _, page = await stack.api("GET", "/api/v1/effects?status=failed")
-    [effect] = page["effects"]
-    assert (effect["kind"], effect["errcode"], effect["retryable"]) == (
-        "add_corp_tag",
-        60011,
-        False,
-    )
-    assert effect["request"] == {"group_id": None, "group_name": "服务", "tag": ["过敏风险"]}
+    if path == "add_corp_tag":
+        [effect] = page["effects"]
+        assert (effect["kind"], effect["errcode"]) == ("add_corp_tag", 60011)
+        assert effect["retryable"] is False
+        assert effect["request"] == {"group_id": None, "group_name": "服务", "tag": ["过敏风险"]}
+    else:
+        assert page["effects"] == []  # a read is no effect
 
 
 async def test_effects_api_lists_filters_and_pages(stack: Stack) -> None:
@@ -200,3 +201,42 @@ async def test_bad_effects_parameters_are_422_naming_the_field(
 async def test_effects_need_the_admin_token(stack: Stack) -> None:
     status, body = await stack.api("GET", "/api/v1/effects", headers={})
     assert (status, body["error"]["code"]) == (401, "unauthorized")
+
+
+async def test_a_tag_removed_by_hand_is_marked_again_by_a_new_message(stack: Stack) -> None:
+    [customer] = await add_customers(stack, 1)
+    await post(stack, "/api/v1/tag-rules", RULE, expect=201)
+    await post(stack, "/api/v1/messages", [message("w1", customer)])
+    await stack.drain()
+    relation = stack.sandbox.state.relation("zhangsan", customer)
+    assert relation is not None and len(relation.tag_ids) == 1
+    relation.tag_ids.clear()  # a staff member removes the tag in WeCom
+    await stack.sender.send(wecom_events.edit_external_contact(stack.corp_id, "zhangsan", customer))
+    await stack.drain()
+
+    await post(stack, "/api/v1/messages", [message("w2", customer, ms=NOW_MS + 7 * 86_400_000)])
+    await stack.drain()
+    assert len(stack.sandbox_calls("mark_tag")) == 2  # a new cause, a new effect
+    assert len(relation.tag_ids) == 1
+    _, page = await stack.api("GET", "/api/v1/effects?kind=mark_tag")
+    assert [e["key"].rsplit(":", 1)[1] for e in page["effects"]] == ["w2", "w1"]
+
+
+async def test_a_run_redelivered_after_its_mark_keeps_the_outcome_done(stack: Stack) -> None:
+    [customer] = await add_customers(stack, 1)
+    await post(stack, "/api/v1/tag-rules", RULE, expect=201)
+    await post(stack, "/api/v1/messages", [message("d1", customer)])
+    [chat] = await Event.filter(name="chat.message").values_list("payload", flat=True)
+    await stack.drain()
+    # The process died after the mark was recorded, before the hit's outcomes were saved
+    # (so the run is due again, and the message's content is still in the inbox):
+    await Event.filter(name="chat.message").update(payload=chat)
+    [hit] = await RuleHit.filter(msgid="d1")
+    actions = [{**a, "outcome": "pending"} for a in json.loads(hit.actions)]
+    await RuleHit.filter(id=hit.id).update(actions=json.dumps(actions, ensure_ascii=False))
+    await HandlerRun.filter(handler="autotag.tag_from_keywords").update(status="pending")
+    await stack.drain()
+
+    assert len(stack.sandbox_calls("mark_tag")) == 1
+    [hit] = await RuleHit.filter(msgid="d1")
+    assert json.loads(hit.actions)[0]["outcome"] == "done"  # not "already": it was this one

@@ -289,3 +289,14 @@ async def test_many_claimers_of_a_stale_claim_take_it_over_once(
     assert call.calls == 1
     assert [o.performed for o in outcomes].count(True) == 1
     assert (await row("k:stale-race")).attempts == 2
+
+
+def test_the_openapi_document_lists_every_kind_and_status() -> None:
+    from scrm.api.openapi import SPEC_PATH
+    from scrm.effects import STATUSES
+
+    spec = json.loads(SPEC_PATH.read_text())
+    schema = spec["components"]["schemas"]["Effect"]["properties"]
+    assert schema["kind"]["enum"] == list(KINDS)
+    assert schema["status"]["enum"] == list(STATUSES)
+    assert sorted(schema["policy"]["enum"]) == sorted({p.value for p in KINDS.values()})
