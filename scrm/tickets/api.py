@@ -15,7 +15,7 @@ from scrm.services import Services
 from scrm.tickets import channels_api, notify, service, stats
 from scrm.tickets.models import Ticket, TicketEvent, TicketRoute
 from scrm.tickets.notices import link
-from scrm.tickets.params import ID_MAX, TEXT_MAX, TITLE_MAX, body, priority, text
+from scrm.tickets.params import ID_MAX, TEXT_MAX, TITLE_MAX, body, priority, text, whole
 from scrm.tickets.states import PRIORITIES, STATUSES, TransitionNotAllowed
 
 
@@ -85,12 +85,10 @@ async def create(request: web.Request) -> web.Response:
         raise ApiError(
             422, "invalid", f"source must be one of {', '.join(service.SOURCES)}", "source"
         )
-    route_id = data.get("route")
-    if route_id is not None and (
-        isinstance(route_id, bool)
-        or not isinstance(route_id, int)
-        or not 0 < route_id < 2**62
-        or not await TicketRoute.exists(id=route_id)
+    raw_route = data.get("route")
+    route_id = whole(raw_route)
+    if raw_route is not None and (
+        route_id is None or not 0 < route_id < 2**62 or not await TicketRoute.exists(id=route_id)
     ):
         raise ApiError(422, "invalid", "route must be the id of an existing route", "route")
     new = service.NewTicket(

@@ -14,10 +14,12 @@ from scrm.appkeys import SERVICES
 from scrm.tickets import params as api
 from scrm.tickets.keys import mask, seal_webhook_key
 from scrm.tickets.models import GroupChannel, SlaPolicy, TicketRoute
+from scrm.tickets.params import whole
 from scrm.tickets.routing import MATCH_KEYS, STRATEGIES, RouteError, parse_hours
 from scrm.tickets.states import PRIORITIES
 
 KINDS = ("robot", "appchat", "user", "email")
+FIELDS = {"robot": "webhook_key", "appchat": "chatid", "user": "userid", "email": "to"}
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME_MAX = 100
@@ -86,6 +88,9 @@ async def create_channel(request: web.Request) -> web.Response:
     kind = data.get("kind")
     if kind not in KINDS:
         raise ApiError(422, "invalid", f"kind must be one of {', '.join(KINDS)}", "kind")
+    extra = sorted(set(data) - {"name", "kind", FIELDS[str(kind)]})
+    if extra:
+        raise ApiError(422, "invalid", f"{extra[0]} is not a field of a {kind} channel", extra[0])
     now = request.app[SERVICES].clock()
     row = GroupChannel(name=name, kind=kind, created_at=now, updated_at=now)
     _target(request, str(kind), data, row)
@@ -119,7 +124,7 @@ async def get_channel(request: web.Request) -> web.Response:
 async def patch_channel(request: web.Request) -> web.Response:
     row = await _channel(request)
     data = await api.body(request)
-    allowed = {"name", "status", "webhook_key", "chatid", "userid", "to"}
+    allowed = {"name", "kind", "status", FIELDS[row.kind]}
     unknown = sorted(set(data) - allowed)
     if unknown or ("kind" in data and data["kind"] != row.kind):
         raise ApiError(
@@ -193,10 +198,9 @@ async def _definition(data: dict[str, Any]) -> dict[str, Any]:
         clean["hours"] = match["hours"]
     definition: dict[str, Any] = {"match": clean}
     for key in ("channels", "escalation_channels"):
-        ids = data.get(key, [])
-        if not isinstance(ids, list) or not all(
-            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**62 for i in ids
-        ):
+        raw = data.get(key, [])
+        ids = [whole(i) for i in raw] if isinstance(raw, list) else [None]
+        if not all(i is not None and 0 < i < 2**62 for i in ids):
             raise ApiError(422, "invalid", f"{key} must be a list of group channel ids", key)
         found = await GroupChannel.filter(id__in=ids).count() if ids else 0
         if found != len(set(ids)):
@@ -226,8 +230,8 @@ def route_json(row: TicketRoute) -> dict[str, Any]:
 
 
 def _order(data: dict[str, Any], default: int) -> int:
-    order = data.get("order", default)
-    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= 1_000_000:
+    order = whole(data.get("order", default))
+    if order is None or not 0 <= order <= 1_000_000:
         raise ApiError(422, "invalid", "order must be a whole number 0..1000000", "order")
     return order
 
@@ -325,8 +329,8 @@ def policy_json(row: SlaPolicy) -> dict[str, Any]:
 
 
 def _seconds(data: dict[str, Any], name: str) -> int:
-    value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 365 * 86400:
+    value = whole(data.get(name))
+    if value is None or not 0 < value <= 365 * 86400:
         raise ApiError(422, "invalid", f"{name} must be whole seconds, 1..31536000", name)
     return value
 

@@ -41,3 +41,14 @@ def priority(data: dict[str, Any], required: bool) -> str | None:
             422, "invalid", f"priority must be one of {', '.join(PRIORITIES)}", "priority"
         )
     return str(value)
+
+
+def whole(value: Any) -> int | None:
+    """A JSON whole number (``3`` or ``3.0``, as JSON Schema's integer allows), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**62:
+        return int(value)
+    return None

@@ -89,7 +89,7 @@ async def test_stats_percentiles_and_share(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "field"), [("group_by=day", "group_by"), ("from=x", "from"), ("from=9&to=1", "to")]
+    ("query", "field"), [("group_by=day", "group_by"), ("from=x", "from"), ("to=-1", "to")]
 )
 async def test_bad_stats_queries(stack: Stack, query: str, field: str) -> None:
     status, answer = await stack.api("GET", f"/api/v1/tickets/stats?{query}")

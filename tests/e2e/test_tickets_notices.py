@@ -130,6 +130,7 @@ async def test_bad_channels_are_422(stack: Stack) -> None:
         ({"name": "x", "kind": "fax"}, "kind"),
         ({"name": "x", "kind": "email", "to": ["nobody"]}, "to"),
         ({"name": "x", "kind": "appchat"}, "chatid"),
+        ({"name": "x", "kind": "user", "userid": "lisi", "to": ["a@b.cn"]}, "to"),
     ]:
         answer = await post(stack, "/api/v1/group-channels", body, expect=422)
         assert answer["error"]["field"] == field
