@@ -25,11 +25,11 @@ def text(data: dict[str, Any], name: str, *, limit: int, required: bool = False)
         if required:
             raise ApiError(422, "invalid", f"{name} is required", name)
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+    if not isinstance(value, str) or not value or len(value) > limit:
         raise ApiError(
             422, "invalid", f"{name} must be a non-empty string of at most {limit} characters", name
         )
-    return value.strip()
+    return value.strip() or value
 
 
 def priority(data: dict[str, Any], required: bool) -> str | None:
