@@ -16,6 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from scrm.db import Database
+from scrm.models import CustomerTag, FollowRelation
 from scrm.tickets import notices
 from scrm.tickets.models import SlaPolicy, Ticket, TicketEvent, TicketRoute
 from scrm.tickets.routing import CHINA, Route, TicketFacts, choose_route, pick_assignee
@@ -98,6 +99,20 @@ async def route_by_id(route_id: int | None) -> Route | None:
     return route_of(row) if row else None
 
 
+async def customer_facts(external_userid: str) -> tuple[list[str], str | None]:
+    """A customer's tag names and source channel (the ``state`` of its first relation)."""
+    relations = await FollowRelation.filter(customer__external_userid=external_userid).order_by(
+        "id"
+    )
+    if not relations:
+        return [], None
+    names = await CustomerTag.filter(relation_id__in=[r.id for r in relations]).values_list(
+        "tag_name", flat=True
+    )
+    channel = next((r.state for r in relations if r.state), None)
+    return sorted({str(name) for name in names if name}), channel
+
+
 async def sla_policy(priority: str, category: str) -> SlaPolicy | None:
     specific = await SlaPolicy.get_or_none(priority=priority, category=category)
     return specific or await SlaPolicy.get_or_none(priority=priority, category="")
@@ -155,7 +170,10 @@ async def create_ticket(db: Database, new: NewTicket, now: float, link_base: str
     """Number, route, assign and time a new ticket, with its timeline and notices, at once."""
     route = await route_by_id(new.route_id)
     if route is None:
-        facts = TicketFacts(new.category, new.priority, new.tags, new.channel, now)
+        tags, channel = new.tags, new.channel
+        if new.customer is not None and not tags and channel is None:
+            tags, channel = await customer_facts(new.customer)
+        facts = TicketFacts(new.category, new.priority, tags, channel, now)
         route = choose_route(await load_routes(), facts)
     policy = await sla_policy(new.priority, new.category)
     async with in_transaction() as conn:

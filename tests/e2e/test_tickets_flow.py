@@ -133,3 +133,21 @@ async def test_an_alert_is_a_p0_ticket_noticed_in_its_named_channel(stack: Stack
     assert (ticket.priority, ticket.source, ticket.category) == ("P0", "alert", "alert")
     sent = stack.sandbox.state.sent["robot"]
     assert [s["key"] for s in sent] == [key] and ticket.number in sent[0]["markdown"]["content"]
+
+
+async def test_routes_match_the_customers_source_channel(stack: Stack) -> None:
+    store, store_key = await robot_channel(stack, "门店群")
+    default, default_key = await robot_channel(stack, "总群")
+    match = {"category": ["food_safety"], "channel": ["store-7"]}
+    await post(stack, "/api/v1/routes", {"name": "门店", "match": match, "channels": [store]})
+    await post(stack, "/api/v1/routes", {"name": "其他", "default": True, "channels": [default]})
+    await post(stack, "/api/v1/tag-rules", RULE)
+    walk_in, other = "wmFX" + "7" * 28, "wmFX" + "8" * 28
+    stack.sandbox.state.add_relation("zhangsan", walk_in, state="store-7")
+    await stack.sender.send(wecom_events.add_external_contact(stack.corp_id, "zhangsan", walk_in))
+    await customer(stack, other)
+    chats = [message("s1", walk_in, "过敏了"), message("s2", other, "过敏了")]
+    await post(stack, "/api/v1/messages", chats, expect=200)
+    await stack.drain()
+    sent = {s["key"]: s["markdown"]["content"] for s in stack.sandbox.state.sent["robot"]}
+    assert walk_in in sent[store_key] and other in sent[default_key]
