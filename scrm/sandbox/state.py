@@ -34,6 +34,7 @@ class Staff:
     userid: str
     name: str
     departments: list[int] = field(default_factory=lambda: [1])  # 1 = the corp's root
+    direct_leader: list[str] = field(default_factory=list)  # user/get's 直属上级
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 from tortoise.transactions import in_transaction
 
 from scrm.services import Services
-from scrm.tickets import notices, notify
+from scrm.tickets import managers, notices, notify
 from scrm.tickets.models import Ticket
 from scrm.tickets.service import append, route_by_id, sql
 from scrm.tickets.states import raised
@@ -53,6 +53,9 @@ async def _stage(services: Services, column: str, clock: str, breach: bool, paus
     )
     base = services.tickets.link_base if services.tickets else ""
     kind = "sla_breach" if breach else "sla_warning"
+    leaders: dict[str, list[str]] = {}
+    if breach:  # look the managers up before the transaction: no WeCom call holds row locks
+        leaders = await managers.leaders_of_due(services, column, now, pausable)
     async with in_transaction() as conn:
         rows = await conn.execute_query_dict(statement, [now])
         ids = [int(row["id"]) for row in rows]
@@ -66,10 +69,16 @@ async def _stage(services: Services, column: str, clock: str, breach: bool, paus
                 await ticket.save(
                     using_db=conn, update_fields=["priority", "breaches", "updated_at"]
                 )
-            await append(conn, ticket, kind, now, data=data, key=f"{kind}:{clock}:{ticket.id}")
             route = await route_by_id(ticket.route_id)
-            if route is not None:
-                channels = [*route.channels, *(route.escalation_channels if breach else ())]
+            channels = list(route.channels) if route else []
+            if breach:
+                channels += route.escalation_channels if route else ()
+                bosses = leaders.get(ticket.assignee or "", [])
+                channels += await managers.channels_for(services, conn, bosses, now)
+                if bosses:
+                    data["managers"] = bosses
+            await append(conn, ticket, kind, now, data=data, key=f"{kind}:{clock}:{ticket.id}")
+            if channels:
                 text = notices.sla(ticket, breach, clock, base)
                 await notices.enqueue(conn, ticket, kind, text, channels, now)
     services.metrics.ticket_sla.labels(event=kind).inc(len(ids))

@@ -126,3 +126,25 @@ async def test_bad_policies(stack: Stack) -> None:
     await post(stack, "/api/v1/sla-policies", ok)
     answer = await post(stack, "/api/v1/sla-policies", ok, expect=409)
     assert answer["error"]["code"] == "conflict"
+
+
+async def test_a_breach_reaches_the_assignees_manager_once(stack: Stack) -> None:
+    clock, _, _ = await setup(stack)
+    stack.sandbox.state.add_staff("wangzong")
+    stack.sandbox.state.add_staff("lisi").direct_leader.append("wangzong")
+    start = clock.now
+    body = {"title": "t", "category": "c", "priority": "P1", "assignee": "lisi"}
+    ticket = await post(stack, "/api/v1/tickets", body)
+    clock.now = start + 100
+    assert await sweep(stack) == 2  # the warning and the breach, both due
+    assert await sweep(stack) == 0
+    sent = stack.sandbox.state.sent["app_message"]
+    assert [m["touser"] for m in sent] == [["wangzong"]]
+    assert BREACH in sent[0]["markdown"]["content"]
+    assert ticket["number"] in sent[0]["markdown"]["content"]
+    entry = await TicketEvent.get(ticket_id=ticket["id"], kind="sla_breach")
+    assert '"managers": ["wangzong"]' in entry.data
+    _, channels = await stack.api("GET", "/api/v1/group-channels")
+    assert {"name": "主管:wangzong", "kind": "user", "userid": "wangzong"}.items() <= next(
+        c for c in channels["channels"] if c["kind"] == "user"
+    ).items()

@@ -139,3 +139,12 @@ async def test_welcome_needs_content(sandbox: TestClient, state: SandboxState) -
     assert (await call(sandbox, "POST", WELCOME, json={"welcome_code": code}))["errcode"] == 40058
     too_long = {"welcome_code": code, "text": {"content": "字" * 1400}}
     assert (await call(sandbox, "POST", WELCOME, json=too_long))["errcode"] == 40058
+
+
+async def test_user_get_names_the_direct_leader(sandbox: TestClient, state: SandboxState) -> None:
+    state.add_staff("boss")
+    state.add_staff("lisi").direct_leader.append("boss")
+    data = await call(sandbox, "GET", "/cgi-bin/user/get", params={"userid": "lisi"})
+    assert (data["errcode"], data["direct_leader"]) == (0, ["boss"])
+    data = await call(sandbox, "GET", "/cgi-bin/user/get", params={"userid": "nobody"})
+    assert data["errcode"] == 60111
