@@ -12,6 +12,7 @@ from tortoise.exceptions import IntegrityError
 from scrm.api.errors import ApiError
 from scrm.appkeys import SERVICES
 from scrm.tickets import params as api
+from scrm.tickets.calendar import CalendarError, parse_calendar
 from scrm.tickets.keys import mask, seal_webhook_key
 from scrm.tickets.models import GroupChannel, SlaPolicy, TicketRoute
 from scrm.tickets.params import whole
@@ -325,6 +326,7 @@ def policy_json(row: SlaPolicy) -> dict[str, Any]:
         "category": row.category or None,
         "first_response_seconds": row.first_response_seconds,
         "resolution_seconds": row.resolution_seconds,
+        "business_hours": json.loads(row.business_hours) if row.business_hours else None,
     }
 
 
@@ -339,13 +341,12 @@ async def create_policy(request: web.Request) -> web.Response:
     data = await api.body(request)
     prio = api.priority(data, required=True) or ""
     category = api.text(data, "category", limit=64) or ""
+    calendar = None
     if data.get("business_hours") is not None:
-        raise ApiError(
-            422,
-            "invalid",
-            "business_hours are not supported yet: targets run around the clock",
-            "business_hours",
-        )
+        try:
+            calendar = parse_calendar(data["business_hours"])
+        except CalendarError as exc:
+            raise ApiError(422, "invalid", str(exc), exc.field) from None
     first, resolution = (
         _seconds(data, "first_response_seconds"),
         _seconds(data, "resolution_seconds"),
@@ -360,6 +361,7 @@ async def create_policy(request: web.Request) -> web.Response:
             category=category,
             first_response_seconds=first,
             resolution_seconds=resolution,
+            business_hours=json.dumps(calendar) if calendar else None,
             created_at=request.app[SERVICES].clock(),
         )
     except IntegrityError:

@@ -45,6 +45,7 @@ class Ticket(Model):
     first_response_due = fields.FloatField(null=True)
     resolution_due = fields.FloatField(null=True)
     paused_at = fields.FloatField(null=True)  # in waiting_customer: the resolution clock stops
+    sla_calendar = fields.TextField(null=True)  # the policy's business hours (JSON); null = 24/7
     fr_warn_at = fields.FloatField(null=True, db_index=True)
     fr_breach_at = fields.FloatField(null=True, db_index=True)
     res_warn_at = fields.FloatField(null=True, db_index=True)
@@ -122,6 +123,7 @@ class SlaPolicy(Model):
     category = fields.CharField(max_length=64, default="")  # "" = every category
     first_response_seconds = fields.IntField()
     resolution_seconds = fields.IntField()
+    business_hours = fields.TextField(null=True)  # JSON calendar; null = around the clock
     created_at = fields.FloatField()
 
     class Meta:

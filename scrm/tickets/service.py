@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 from scrm.db import Database
 from scrm.models import CustomerTag, FollowRelation
 from scrm.tickets import notices
+from scrm.tickets.calendar import add_business_seconds, business_seconds
 from scrm.tickets.models import SlaPolicy, Ticket, TicketEvent, TicketRoute
 from scrm.tickets.routing import CHINA, Route, TicketFacts, choose_route, pick_assignee
 from scrm.tickets.states import OPEN_STATUSES, check_transition
@@ -196,7 +197,7 @@ async def create_ticket(db: Database, new: NewTicket, now: float, link_base: str
             updated_at=now,
         )
         if policy is not None:
-            start_sla(ticket, policy.first_response_seconds, policy.resolution_seconds, now)
+            start_sla(ticket, policy, now)
         await ticket.save(using_db=conn)
         data = {"route": route.name if route else None, "assignee": assignee, **new.extra}
         await append(conn, ticket, "created", now, by=new.created_by, data=data, key=new.source_key)
@@ -210,12 +211,20 @@ async def create_ticket(db: Database, new: NewTicket, now: float, link_base: str
     return ticket
 
 
-def start_sla(ticket: Ticket, first_response: int, resolution: int, now: float) -> None:
-    ticket.first_response_due = now + first_response
-    ticket.resolution_due = now + resolution
-    ticket.fr_warn_at = now + first_response * WARN_AT
+def start_sla(ticket: Ticket, policy: SlaPolicy, now: float) -> None:
+    """Due times from the policy's targets, counted in its business hours (if any)."""
+    calendar = json.loads(policy.business_hours) if policy.business_hours else None
+    ticket.sla_calendar = policy.business_hours
+
+    def after(seconds: float) -> float:
+        return add_business_seconds(calendar, now, seconds)
+
+    first, resolution = policy.first_response_seconds, policy.resolution_seconds
+    ticket.first_response_due = after(first)
+    ticket.resolution_due = after(resolution)
+    ticket.fr_warn_at = after(first * WARN_AT)
     ticket.fr_breach_at = ticket.first_response_due
-    ticket.res_warn_at = now + resolution * WARN_AT
+    ticket.res_warn_at = after(resolution * WARN_AT)
     ticket.res_breach_at = ticket.resolution_due
 
 
@@ -289,13 +298,14 @@ async def transition(
 
 
 def resume_clock(ticket: Ticket, now: float) -> None:
-    """Leaving waiting_customer: push the resolution clock on by the time spent paused."""
+    """Leaving waiting_customer: the resolution clock goes on with the time it had left."""
     assert ticket.paused_at is not None
-    paused = max(now - ticket.paused_at, 0.0)
+    calendar = json.loads(ticket.sla_calendar) if ticket.sla_calendar else None
     for name in ("resolution_due", "res_warn_at", "res_breach_at"):
         value = getattr(ticket, name)
         if value is not None:
-            setattr(ticket, name, value + paused)
+            left = business_seconds(calendar, ticket.paused_at, value)
+            setattr(ticket, name, add_business_seconds(calendar, now, left))
     ticket.paused_at = None
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from scrm.appkeys import SERVICES
 from scrm.tickets import sla
 from scrm.tickets.models import Ticket, TicketEvent, TicketNotice
 from scrm.tickets.notices import BREACH, WARNING
+from scrm.tickets.routing import CHINA
 from tests.e2e.conftest import Stack
 from tests.e2e.test_tickets_notices import Clock, post, shared_clock
 
@@ -148,3 +150,39 @@ async def test_a_breach_reaches_the_assignees_manager_once(stack: Stack) -> None
     assert {"name": "主管:wangzong", "kind": "user", "userid": "wangzong"}.items() <= next(
         c for c in channels["channels"] if c["kind"] == "user"
     ).items()
+
+
+async def test_business_hours_stop_the_clock_after_work_and_while_waiting(stack: Stack) -> None:
+    clock = shared_clock(stack)
+    hours = {"from": "09:00", "to": "18:00", "days": [1, 2, 3, 4, 5]}
+    policy = {"priority": "P2", "first_response_seconds": 3600, "resolution_seconds": 7200}
+    created = await post(stack, "/api/v1/sla-policies", policy | {"business_hours": hours})
+    assert created["business_hours"]["days"] == [1, 2, 3, 4, 5]
+    body = {"title": "t", "category": "c", "priority": "P2"}
+
+    clock.now = beijing(27, 17, 30)  # a Friday, half an hour before closing
+    ticket = await post(stack, "/api/v1/tickets", body)
+    assert ticket["first_response_due"] == beijing(30, 9, 30)  # Monday morning
+    clock.now = beijing(29, 12)
+    assert await sweep(stack) == 0  # the weekend does not count
+    clock.now = beijing(30, 9, 18)  # 80 % of an hour of working time
+    assert await sweep(stack) == 1
+
+    clock.now = beijing(30, 10)
+    second = await post(stack, "/api/v1/tickets", body)
+    assert second["resolution_due"] == beijing(30, 12)
+    path = f"/api/v1/tickets/{second['id']}/transitions"
+    clock.now = beijing(30, 11)  # an hour of the two left
+    await post(stack, path, {"to": "in_progress", "by": "lisi"}, expect=200)
+    await post(stack, path, {"to": "waiting_customer", "by": "lisi"}, expect=200)
+    clock.now = beijing(30, 17, 30)
+    moved = await post(stack, path, {"to": "in_progress", "by": "lisi"}, expect=200)
+    assert moved["resolution_due"] == beijing_dec(1, 9, 30)  # 30 min today, 30 min tomorrow
+
+
+def beijing(day: int, hour: int, minute: int = 0) -> float:
+    return datetime(2026, 11, day, hour, minute, tzinfo=CHINA).timestamp()
+
+
+def beijing_dec(day: int, hour: int, minute: int = 0) -> float:
+    return datetime(2026, 12, day, hour, minute, tzinfo=CHINA).timestamp()

@@ -24,6 +24,7 @@ UPGRADE = {
     "category" VARCHAR(64) NOT NULL,
     "first_response_seconds" INT NOT NULL,
     "resolution_seconds" INT NOT NULL,
+    "business_hours" TEXT,
     "created_at" REAL NOT NULL,
     CONSTRAINT "uid_sla_policie_priorit_6a0193" UNIQUE ("priority", "category")
 ) /* Targets per priority, optionally per category (the category-specific one wins). */;
@@ -49,6 +50,7 @@ UPGRADE = {
     "first_response_due" REAL,
     "resolution_due" REAL,
     "paused_at" REAL,
+    "sla_calendar" TEXT,
     "fr_warn_at" REAL,
     "fr_breach_at" REAL,
     "res_warn_at" REAL,
@@ -131,6 +133,7 @@ COMMENT ON TABLE "group_channels" IS 'Where notices go: a group robot, an app gr
     "category" VARCHAR(64) NOT NULL,
     "first_response_seconds" INT NOT NULL,
     "resolution_seconds" INT NOT NULL,
+    "business_hours" TEXT,
     "created_at" DOUBLE PRECISION NOT NULL,
     CONSTRAINT "uid_sla_policie_priorit_6a0193" UNIQUE ("priority", "category")
 );
@@ -157,6 +160,7 @@ COMMENT ON TABLE "sla_policies" IS 'Targets per priority, optionally per categor
     "first_response_due" DOUBLE PRECISION,
     "resolution_due" DOUBLE PRECISION,
     "paused_at" DOUBLE PRECISION,
+    "sla_calendar" TEXT,
     "fr_warn_at" DOUBLE PRECISION,
     "fr_breach_at" DOUBLE PRECISION,
     "res_warn_at" DOUBLE PRECISION,
@@ -228,21 +232,21 @@ COMMENT ON TABLE "ticket_routes" IS 'A routing rule; the enabled routes are trie
 
 DOWNGRADE = {
     "sqlite": """
-        DROP TABLE IF EXISTS "ticket_notices";
-        DROP TABLE IF EXISTS "tickets";
-        DROP TABLE IF EXISTS "ticket_events";
-        DROP TABLE IF EXISTS "ticket_counters";
-        DROP TABLE IF EXISTS "group_channels";
-        DROP TABLE IF EXISTS "sla_policies";
-        DROP TABLE IF EXISTS "ticket_routes";""",
-    "postgres": """
-        DROP TABLE IF EXISTS "group_channels";
-        DROP TABLE IF EXISTS "ticket_counters";
         DROP TABLE IF EXISTS "ticket_routes";
+        DROP TABLE IF EXISTS "ticket_events";
+        DROP TABLE IF EXISTS "ticket_counters";
+        DROP TABLE IF EXISTS "sla_policies";
+        DROP TABLE IF EXISTS "tickets";
+        DROP TABLE IF EXISTS "group_channels";
+        DROP TABLE IF EXISTS "ticket_notices";""",
+    "postgres": """
+        DROP TABLE IF EXISTS "tickets";
         DROP TABLE IF EXISTS "ticket_notices";
         DROP TABLE IF EXISTS "ticket_events";
+        DROP TABLE IF EXISTS "ticket_routes";
+        DROP TABLE IF EXISTS "group_channels";
         DROP TABLE IF EXISTS "sla_policies";
-        DROP TABLE IF EXISTS "tickets";""",
+        DROP TABLE IF EXISTS "ticket_counters";""",
 }
 
 
@@ -255,129 +259,130 @@ async def downgrade(db: BaseDBAsyncClient) -> str:
 
 
 MODELS_STATE = (
-    "eJztXf9T4zYW/1c0/FKYCTsQFthlf2Ip7e4dCz2g1+uUTlBsJfHFsVLJJpvp7f9+erKd2P"
-    "EXpKwdHKPOdAH7Pdn5SJHe9/f3zoTaxOVvLiib3uPhzhn6e8fDEyJ+Wb3VQTt4Ol3egAs+"
-    "7ruS1hJEPR8P5VXc5z7Dli9uDLDLibhkE24xZ+o71APycw8RzydsyhxOkOBDuw/B28HBof"
-    "iXHOKH4OTdwelDcNo/JXsIc+Ri7iNGsI0GjE7QkPi9+Ik91+H+G3isTS3xXMcb1vaEwHP+"
-    "CkjPp+L2iDDxnD/+FJcdzyZfCY//nI57A4e4dgpMx4YB5PWeP5/Kax+d4WfP/0nSwvv3xS"
-    "PdYOIt6adzf0S9BYPj+XB1SDzCsE/gCT4LAF8vcN1oLmLIw5ddkoRvmeCxyQAHLswScIcv"
-    "sLy20+td39z37i7ve72dzAzGHAnIo0sW9WD2xatyCcAQXmH/fbd7dHTaPTg6eXf89vT0+N"
-    "3BO0Er3zd76/Rb+DJLtMKhJGaff/58fQ8vRMUSCxcfXPgmebCPQy45GUv0YRbzZuBihFk+"
-    "/kuOlTkQH251DmLEmzsJE/y15xJv6I/EnydvS/D99/ntxafz292Tt3tpkK+jO115C+Bewi"
-    "t/aoAb01cDbXxhie1y12kBuENGg6nm6k3yGJCVQdZdx2kuA7QC0JTZhOkdhQuW50/DqgA+"
-    "aMFpuMRcSGsE8MmiTqlLsJcPe4JrBfi+YKsL+cWVGtAvA/Lm5gpGnnD+lxsiuwLr9a9fPl"
-    "7e7h7KtS6IHL8A7WBqAyY97GcB/8mluGCVp9lWEB8A3xbuJiWI/3jz68erS/TL7eXF57vP"
-    "N9cS/XmEfngzjfTt5fmVgBok7ME4IeXBhT62xjPM7F7mDu3SItrsrUl3snoFe3gocYMPCB"
-    "8n1ooC7tOJ1AGyGlN8r1OqMkVUGirTV6HQeNhFAmVfEINKc9zHXaHMdI9OpRrzG7kQ2otU"
-    "ZkL+PrGRU6Affd9wRhlq9PZfrAzF894LOGF6cmUOq1GPWqAe7exsBNrD7jsFbAVVIbjyXh"
-    "pd/CQWeo5IWYzvkqN1CB8fdhUQFlSFCMt7aYQlPBl87ybYdQu37JinNTL7Uff0ZLFNwx9l"
-    "G/Pdl/Orq6xoKD52rvZTDuWSy4CZlLM98Wy94yvBstY3PzqUmiJd131uSQO47uGVYmrd/l"
-    "rLCWY0xqZojMs5YcTF8O48R1OJWH/6521ElIN/pAr+RF2XzpJ02zkfy6vRNvhtE8p1kUcy"
-    "cbujomLreCalr5B6CKNd7uPBoIPiUfZQvCg+RIrxmJApBwaOpoShgZzsBVWO0l3x4Dkq+B"
-    "+LlRsiIb1YfxrFfBsU85f3UrZcoAG4dOWZJE/rxJnX7kjbWpi3QyU/rHe7rkKLjE/L3I23"
-    "7OhbYdwcqK04BjMyeXZGcnQhyogz9P5J5nJKPot3x56Vt6bbLn2LywzPFgLc6mIUv4TeW7"
-    "nrnt9dnP94ufPtZRxll09EvnZGig9vlMrvBEgUBfcbjwjh2CLOE7GRZHyDHm1iB1PSG5P5"
-    "I5rgMYk8Wj9wQSqQF39jz0aCxnUssSrEn8ij+3SaFd2rH974zxq8P5WJ6ctZ1xFx0lyt85"
-    "rVYhhrmuOsZfByGjBLC+AlRwv1zSMV19lRsefsKOM4m+K5S3HOZn1PvhZs1QmWVkBcAun9"
-    "5X/k3ruIuYqh3P1y/p+9lHX36ub655g8Af3F1c3H1fhCywoYKzCml0YZphnXkueb5h96kW"
-    "jDWErSdWes8Bl/RrX+jOB7XRmfhCzrEnYbtEmRqtWNsaJ+5uhAWQW1WBkKHQC9lGNKxZ8h"
-    "HQ1oQib9hRdBICVUkdj18AZdikmxF64FoaYwgsZk6gtyhkaOIGPzPG9GVUM/eA/eI0QZ9q"
-    "RmJXaAR+RwJNQidMGIWGX3zoQgOpBXPDIj3A91MCTgch1idxCn4rHiIQIC6trideT9B88T"
-    "Pxmi4p8Zc0AFA3YGb+4TtBuyIGzbCA98cR0jgTuyKRBSSAjjcChY/l6xv8VKRHtGYXHG39"
-    "Kgk6lYkdOPf6w67PGlBYSardTwLQtyjp0SBWPBsUEngNhAheCxGVfA4YmKHndSrMadrILM"
-    "yASzsQ7IS47WeVpq0ZOTb6YB8wpb67DuHqusZUFViLW8l90y9EwSMYOJ6Ht+QxaCTm+Gc+"
-    "yW5Z7DBFuL9OIq3Id0StgaeRQrbGbpKi3dNaw6Sa4WLd0Nm3QgAF0f+ySXwf77sBdaMNeT"
-    "Plb52rfHVG+vT5kg9BZ7hrU1uRobXu8mGL5W43EqvyMOj9Y1Q60wmtinqmKfkrbE74x9Si"
-    "ahb9lUqEY9rSxD3ainVFzwdzpHVlISWgJ4rd6RyJ907vtkMs2NEFuh6JR5R0Yhrdj/JbGi"
-    "d+S3EfbRSIwq5ss+QxSCvOhM5luIebACoAO/A0Ys8DrSZwGqG/YpC2O7ppT7+xPKxEN51k"
-    "NS/fAmaKzBG3unxNfgBeAky85AIfxLhjYdr93Dt6dv3x2dvF2Av7hShnlWTBTHH1tDTEyz"
-    "GTFRRUwcOJ7DR/pYr/AZsFXApoFvUb2oxwRLC72S1TvMCGM0ZycujslbMLTBhrLpgDwh2e"
-    "jn1gQmrabytJqgioyaVgaBdVazaYImJtIkoC/WlaKJeV5PiuMBVXQkiiZCvUVTRi3CQTEJ"
-    "g6vSCs2uvNZB0QP2OshysTMhNurP0YyyMWG5GlK1g+dGaJE40yhiz8Rn/ZGIO/HEMRBrkS"
-    "C5/GkUqkYqVPFcaghKCZYWCkrvVQSl98WC0vvcWIwtCN+aEs8GmLZUHE1arBRtA0mW1viZ"
-    "KjMNrO7gWamnWGfN4TV6q4re6lJrLFT9wPMdVwvxVcY14d4eLasSzx1IP0LKGROtmIAVtj"
-    "aos5sJCdC1GKS52oDzps0GJgxgY5tJGLWiq80kuYyVpiorzUJV/U47zaK4xpZNgqqJJrn6"
-    "1vf7R/lnOQtfPy8y4aVuCea1ev9vA5d8cnLd/vGtTpkdiwmi3sjRqg4jWNAE+9YIkhTBvD"
-    "QhnIvXCx3v4u84oOQMjcl8RpnNO+CCd2TqYgdBnpD8JfK4FFSJqfwxkB75q1wsoTEMntCJ"
-    "R02UkIyyIBkRaDlPRPxcPDpMgxQjc+TPHAvGfBw4gkImWv4EoKHZiHgyw9IfMcJH1LXRDM"
-    "d5kNgaieHmxD+TJAJ5xIXEDs0jhOheYnyTExV+USd8GP6y2kYga49LcOX0HBAD+Y5YM8Y2"
-    "10zbXGL2dJw+CyYjT6wdPitR1K2bk2JqoWn08OBAxWp3cFBstoN7aaQXu5kqyguGNiJcR9"
-    "5lExvVZFFvU6eajWfEN8zKUXtCvGzl0RuLj6flVkmztXH/qNytEsuIWjJIgsnIIGvLILFW"
-    "o2MxTfK0Yn1v2mAqtbmc1V7W4nPBs8EGny8DeYX9PSP1XGdxJ1jM2l5jbVuyCJS2MyDNZp"
-    "wBDW+peo+HYPrbyTEJxrc6ZSZB6NQAmqxyZbTozJEWuw9QzRki1uH2ovqYtOX94+7mGpqh"
-    "woXzXz4jbFlk6stGqGh35ohVFfjIsffyKqTV8QiTA9RoOagkB6hh5YzbZpFZfrt0Duc0Vy"
-    "uw3vT5TDwAQlf6THBtUP6Mt52tlT+NMLSxyAgThPIa5M7LwYBYuZ7o6E6p1EkkjYYb2sKu"
-    "KwQ97CNrhL0h4YjTiZDkpLc48Lljy8K00CkQyjRCcVu88ONy4vk5gmZF44Kj+SJKrNh1PE"
-    "4gV3YP9cmAMiKFU/mQAKyRgjlcmugR+p9ARgblgg+kVSG28th7HRXWdXxwOYfx4Y9ni/SN"
-    "h6B7+L6LbHCL/0+g5ogDQfwSeGOPzrw3CAr/hkWDxcO+itcUq9LmICrL7xEXj6WTKQZXty"
-    "Ne/u5fV8h1xuG7RnkhPyBxBHHC36BHRsT7cv9R5tY/QnFfF/4Qo3OofxeK4TyYCHygecuu"
-    "Y/POg/iWMkvMeweJXyZ8uHcWe9PhdRjxAUcZU4koWwDqC3lDUVr/Y4cH/f9GCy2KoBckya"
-    "QUafmV18LfjIDfSAFfsyVMW3vBdI+PFYR7QVVSGPR4VbjX9Zm02FlSQ6MS6jqW1tpdcrQQ"
-    "4Oq9UYkdXtnpt2Rpn2v18ERJ/z8p0f9PMvr/duSrbfEq3ppUtZobj1aWqmbyeDZ1wkUKxx"
-    "oJahlOk6GmYDqBBphz+ckzWJcaBVN8GzQLLq5srV0wUlM19uYER4vqM1e2OUfWAh1fQoJl"
-    "gwnwf3/b2fzKradYkDTJ6CEec7ThFDSBFY3E3vgStgrqly1YuD1bypb7bX5mNJgKJcnziL"
-    "uT471J3e+U+XCGQNmzQlLlsliEEUiOcyzC0ZCeIYzkOIjRPgWngAfdCaNrYmzpJ5gSxqnX"
-    "AU8BmWDHhdaD4ggD90TGqVP5E8C9cx4y/8DRjPRHlI4hRAlikTCyIHFQKDnYPUOQF0tsxA"
-    "l2wyJb4FDBzBo5T0TwAg+85oO3+xhdfRPS9kKfCH+EbMQRnXlogrl0NoVOE5cOxWSaOKZt"
-    "dnO8bBxTgxwdtUQxGUdHjRZMHzOx2+goGEuOFjTw27R+ER4GOnAvOYw+ty7evZGTV0SkLL"
-    "8sxdYG5Ou2J2+Hr2nLW9ua4lvGLNRg7I1ZqPFQN8RUcefiX8KAmRw7xfJmp8xIwV3ck1E3"
-    "jmqG070UXbksGjRlDmWOP+8gKu9j153LG5ZYH0PK5mg3jO8M/9rnU2I5A8eSBYtmjsdzok"
-    "5rGD+3hFA8NhDEA2RqBhlbQSNtBcm5U44tS/C0UKtVkUWLRdFsZEP8jdBAOMnTArW27rId"
-    "A4cJkZIRPhXPJb0oCj0LeOGeUjxAm8pMVOh55wI6eIs1sM5nNjibVLJXKnzeO9aY5OY3RX"
-    "dKxU5f0uiU2QxjYGS1S07Yk2NB5nvYzlBmvT8+3u//Lv778uXHH/evxX+Pjx00xNP9ASNh"
-    "hUsbzwtqa1Y3tkpeTrIdb/LIjJN0jMzZSJmzqNdmiYeqqNnm9vuouirSULdYGupmpCHf8f"
-    "PCOovRXTC0UZhXcgF2S1yA3bxCBss3y+BcVskgxdYCwX7jhs+G6lJtqjHZVIvAC27RFRsE"
-    "ElKL8iJO8NTkMWnTGuY0YJbWGbjkaOEhWEO+pISrp5lQneaqZB03SJKrpcby9tTq3Pnjz7"
-    "aIGZhzZ+gRrQ0kyWN26Gd3aEYDf40eBAmumlKi2qqONzs05gWFOzX9sEQ9zMh3kfm1r6em"
-    "pLjaEBWzYa+PdjJJDrdJKVFK30khp7fMc5nNalc4MMFt9qTvDFrhMytcqX0rlErTdrsluQ"
-    "zO+juJHeRI3OpbeMRukFcq/7BwwuuinmU1iCsgPsXBGntKisvgrLKnsN4MM09bHEyx1Yb0"
-    "JvWc+oHuy76Ta0CdYjRgK+3Xay3rFT4DtRrU6y3sDKeB+3m4Q8CITgRhkmVzcYMHNeH7yo"
-    "IGW7R0TW7Q6wnPvIA22jIMsSBKMyboPB+s2bNCWtU0oRFBkDOJwig4NHSeoJZ54CPqyfSc"
-    "X+8vIGzyA+oHk6mstB62CZcP+4EjqPIhnuHxsM9ZTqJQHU/4jvIh4lE6NsWIvHWhgSru5G"
-    "JncuRKLg7DlHm4RbGYhYfvCpeJ24+O4EbtVpfi+1sSUR7eVtmpCFBqBJe7jviHDqDjQrw3"
-    "QMNWuHyGIhGjgyaEDeGn3DJkayfZJ2IintWJCip10N3VeX6QecXPgKpLUYuM2Uhsexw6Rj"
-    "g86p5xBi3eJngMXS48JJjZPGziAX8BOFDICSM+I2SKZkycYBw5NplMqS9umjpKzXeMF2+Q"
-    "0XdAdxJSbHXtj22dDVNnaSM5AnpOW+OlVfXSwl6SRbYkJSCiN9WI1wjT22A7nyaHndbRqk"
-    "PTpGFMGVtkyriWwu9OoXYQ3VdRD6Lip2r6wXkkdqMZFvK4N5RZorvifzusMeKP9qSxIarz"
-    "+gFNiWfL7nhe1GMulOllmigX9/IaOlf9CKkd9LFvjR4RoBX2gIZbUS8/zJgTNYKGO2G7Qe"
-    "QSe0hYWIl170zQP4lvgLsoFguvhR88WeoVTcHyAh35ugdxezoo9zpxvMAnaEilISbWHsD0"
-    "Ap8gIlRPlQ0/cSSVLgM6PXE0gSXyT2het0IkFBh5y6gnjVRP0rOlPgtpvjYZcDasoRj90O"
-    "iHjdBjasghF8eCjh4T07cC3E3rMU1MyMhRHCNZqS7t0TTH27JAAykVa5mRYobW5cfVooPH"
-    "onkG4RJFPMFjtHGVGI5YydEBOcFjQnIVMKbMGTraoYspLoOzStpKsyO/th3qRhnxbiETeq"
-    "fQhhfe7iiY8GRKtbIFD6jBXsYCl3yQpjDiwYA2CseRNjRfWsT6c/RImU3YYwfJTB00gfNf"
-    "FhPOs9xVObRxuTdaiTeti56XKOtoXSS/Mxr6z4J+g53BD7ZF/REv6HiOfg24JJcxl6xhLn"
-    "H44jNkd+qy3tVpRtO8WqN5NWM9L9ckWFyqZclhTCdblqPRlO3DJGk0HuqGKEXnYZPT88B2"
-    "/EsI0t3JUY2yRJ0yBSlqnNrDQN+D0F/lzi4QpizZwojhD+i/AfehnQoGCoQ9W+gtLqSASK"
-    "2GeBabT8UykjEEc6HNzNFfAfUJEhMIccQ5zV3qeYRRnLZUceLkLz34I4ZqzuZXMwEmQm4D"
-    "R7bYWvM6CpbUXowZWqFP1V96Ua88fEzfQnBr8DJb+RaB0sXbJmtA3QDTwLeonpEwwWIgVo"
-    "CYES7eN8xS1tH4V9jaFFlYodXQx46bE4Ty0fEwmxcZDRdMq1areeS82TJYy8QvsPh1ElYr"
-    "sVI/fr4+v/0932gY008p94dMDrTz8ff7y/NMXwPy1BthrhWykmJq4eZRvXShi7AB9xlwG2"
-    "hh+URwWvcvoumo21dGMb1SPQwuZsEliNEZZGGzeWQKEQ+DzAyXWmPeQZwiDg3JPItElS04"
-    "8oAc8i/G+WUwqhq4YkPKa7GifOc521T7yEtvSy9iITEnQatPAjGRjvfMSbCkUToJLCCXJ4"
-    "FGaSQgh3IgMq+PemIX5qEJXI4W58tNMfOl2/2D3MSJjWYjR2z04cYuZjL/OKhy8Pze6TFr"
-    "lA+UfIjpod6kja2kh/rKHKrPwyqnOW3WPm1SXxyNU2eVz5w+Kj0CKS+IfCpe6gmWNi3zyi"
-    "xDcNQU2CfKbEMpNmMd6mhYh5omTxFrPKVOfuG2LJGiRBXTK4d4yzZmNlpygvwD4dihyCOl"
-    "s1gkWpxfssgCEIXqskuHe3HtyNxm4fU9plzKki+C50ayatIhriBZadlsk0wtPM7fqzh83h"
-    "c7fN5nHD4vWW+1UdAeqgXdl8TcZwqtUTsH2+L48Ji+FeBuOjLchNW+oljPX2Cbt5wpLhWY"
-    "klRKEtN0yaAsMo3JXIgyIISj3TAf7R2SsncHYY7EjAgNKqxYG/fx7iDu48EAiscySifIsd"
-    "FD0D1830WMWJTllraq6Skq1aOi0nkhF9gqTE2oZgpMuSURy+DPL4q41Rr5hg1Pyy+FFvAp"
-    "NgO/FvwNPIgisEqPoVgnUTyEgFwj30Asp+kPHE2o54/OZD1B2CXg1IBjgDJxdlDPnaMZA7"
-    "eE/QFd/3p1JS5ZghVSA+g+Hwkim+QcPjWMbzINGvwFKztiTIp2bXr4mIxzz5Gymsbj/COk"
-    "MoXx5fA96irge9QtxBdupfGNtqZegZRUbGRfYVzTzL491WjqisGUh0eP5BVuLNHPU1ymEp"
-    "CpBNQkqGOhRruIWJrPLOvtMDqJDS4EoFDSjyjU5PyQWEPK77tiavfl9CKfjomHdt/twwGE"
-    "Pn05v1g1BIVKJjRIIl/9fLH+ewdUMR/JcY0BaRuk+8VUqU/AgsVYMYwRaXvgb9jBIq5eBI"
-    "zT3BajWSK140XQ96wlg2KrUTYk3EeccC4u70eDQcYDmo0oF0eGLLbncGQHTDxyHpt/dn+5"
-    "vbm/ubi5Qg/BwQE+PX7TzSlcUdMzTMKFSbh4hbuYKXX0WjURcfWWlFc6WtKoHxeMaNQ5Ok"
-    "fAI9sfkUnUEIkGrg2NjlCfIJvEVYfmxEe75M3wDbq9k65sBFHXENI3cTgk3eWcFJWPbnwO"
-    "jd7JmnqYvJoJSOwjfKjniFgwtCJwbSUqsKvSiV1QFccFdt9lUiiCvgsVuOe9J62avBm+Ng"
-    "lMlSVTROXuegx7Np3kO3yKgzDzuVuxsjcdkhlDaYnTuyc2iXWmIclrJmGdSWBMr6DagqEV"
-    "cK80Szs+VtjNBVVxuzS4Z5pL1bqBR42MJERrNkFK8hqt1riNXxzqZhkQbqXvYKfYehARdF"
-    "RMB6EjQsOPGfUvPpPZfLMRdQn6jVzQCfrH3c31slpxJ0wHhIoKjj+Cigs+TxViyHdqVjq6"
-    "sRo0Wmktthq8tBLboFjFelTYxte9aOuaN2UvFNa8KXuxDYJ+SVnOsojcssKcpuyFckBuFE"
-    "Cij/8Ko5mBdWfAcqZCqMzvt142AWk+g/+6+I9okGMaKxNeYg4jtHyHd0mipieaxywtFFWq"
-    "T3UxppxXZcp5csiMlIUOLkg6auackFq9L3DE0AkrM1EGNQfiqD5sTxzvQ5gdCgaZu0/n+9"
-    "3jk7jgUxh17vAoxC+3N3DFwxuTTqNPCpN8+gLKrWkLVGNLFW7RPHmn2Pe9YGgFvJt2eMs9"
-    "X7vZR5rLbBnPbhlGyNyYa9Z2OHzwPOGjrOV1ks00vH6m4XVThHrCHGu0kyfLh3fKRfglzX"
-    "NyezHkJpmmWck0UTS7zmGWYGmFCLGJIC7xpdJAOCJvIbqHB2p1UMsKoWYqoUZ9prMIQ0xG"
-    "oZMyZllB2XYsH/0PuQ5vmawAYJSLw6uSbydt44YBPr70Yfbt///Z/CA="
+    "eJztXe1T27jW/1c0fFmYSTuQFtrST5Rlb3svhb3APnt3yk4Qtkh841hZySbN7O3//pwj24"
+    "kdv2CldnBc7cwWsM+RnZ8U6byfv3cm3GaufHnKxfSGDneOyd87Hp0w+GX1Vo/s0Ol0eQMv"
+    "+PTeVbQWEA18OlRX6b30BbV8uPFAXcngks2kJZyp73APyU88wjyfialwJCPAR3Zvg9cP+w"
+    "fwLzugt8HR2/03t8Gb+zdsj1BJXCp9Ihi1yYPgEzJk/iB+4sB1pP8SH2tzC57reMPGnhB4"
+    "zl8BG/gcbo+YgOd8+RMuO57NvjIZ/zkdDx4c5topMB0bB1DXB/58qq59cIafPP8XRYvvfw"
+    "+PdIOJt6Sfzv0R9xYMjufj1SHzmKA+wyf4IkB8vcB1o7mIIQ9fdkkSvmWCx2YPNHBxlpA7"
+    "fIHltZ3B4OLyZnB9djMY7GRmMOZIQB5dsriHsw+vKhUAQ3yFF+/6/Vev3vT3Xx29PXz95s"
+    "3h2/23QKveN3vrzbfwZZZohUMpzD7949PFDb4QhyUWLj688E3xUJ+GXGoylujjLObNwOmI"
+    "inz8lxwrcwAfbnUOYsTbOwkT+nXgMm/oj+DPo9cl+P7fydXpx5Or3aPXe2mQL6I7fXUL4V"
+    "7Cq35qgBvT1wNtfGGJ7XLX6QC4Q8GDqebqTfIYkCuDrLuO01wG6ApAc2EzoXcULliePg3r"
+    "Ani/A6fhEnOQ1hjik0Wdc5dRLx/2BNcK8PfA1hTyiysNoF8G5OXlOY48kfIvN0R2BdaL3z"
+    "5/OLvaPVBrHYgcvwDtYGojJgPqZwH/xeW0YJWn2VYQf0C+LdxNShD/+fK3D+dn5Ners9NP"
+    "158uLxT68wj98GYa6auzk3OAGiXsh3FCysML99Qaz6iwB5k7vM+LaLO3Jv3J6hXq0aHCDT"
+    "8gfpxYKwqkzydKB8hqTPG9XqnKFFFpqExfQaHxqEsAZR+IUaU5vKd9UGb6r94oNeZ3dgra"
+    "i1JmQv57ZhOnQD/6vuGMMtTq7b9YGYrnfRBIJvTkyhxWox51QD3a2dkItAf9txWwBapCcN"
+    "W9NLr0ERZ6jkhZjO+So3MIHx70KyAMVIUIq3tphBU8GXyvJ9R1C7fsmKczMvur/pujxTaN"
+    "f5RtzNefT87Ps6IhfOxc7accyiWXATMpZ3vwbL3jK8Gy1jc/OpTaIl03fW4pA7ju4ZVi6t"
+    "z+2sgJZjTGtmiMyzkRzKX47jJHU4lYf/nXVUSUg3+kCv7CXZfPknTbOR/Lq9E2+G0TynWR"
+    "RzJxu1dFxdbxTCpfIfcIJbvSpw8PPRKPskfiRfE+UozHjE0lMkgyZYI8qMleUOUo3TUPnq"
+    "OCf1ms3BAJ5cX60yjm26CYP7+XsuMCDcKlK88keTonzvzojrSthXk7VPKDZrfrOrTI+LTM"
+    "3XjLjr4Vxs2B2oljMCOTZ2ckRxfigjlD719srqbkE7w79ay8Nd116RsuCzpbCHCrixF+Cb"
+    "23atc9uT49+fls59vzOMrOHpl67YwUH94old8ZklQU3C89BsKxxZxHZhPF+JLc2cwOpmww"
+    "ZvM7MqFjFnm0fpJACsjD39SzCdC4jgWrAv4kHn/Bp1nRvf7hjf+sxftTmZi+nHUdESfN1T"
+    "mvWSOGsbY5zjoGr+SBsLQAXnJ0UN98VcV19qrYc/Yq4zib0rnLac5mfcO+FmzVCZZOQFwC"
+    "6c3Zf9Teu4i5iqHc/Xzyn72Udff88uIfMXkC+tPzyw+r8YWWFQhRYEwvjTJMM64lz7fNP/"
+    "Qs0YaxlKTrzljhM/6Mev0Zwfe6Mj6CLOsycRV0SZFq1I2xon7m6EBZBbVYGQodAIOUY6qK"
+    "P0M5GsiETe4XXgRAClSR2PXwkpzBpNgL1wKoKYKRMZv6QC7IyAEyMc/zZtQ19K13691hlO"
+    "FAaVawA9wRRxJQi8ipYLDKbpwJI/xBXfHYjEk/1MEIwOU6zO4RyeGx8BCAgLs2vI66f+t5"
+    "8FMQDv/MhIMqGLILfHOfkd2QhVDbJvTBh+uUAO7E5kjIMSFM4qFg+XvF/hYrEe0ZhcUZf0"
+    "uLTqZiRU4//rHusMfnFhAatlLjtyzIOXZKFIwFxwadALCBguCxGVfAwVEVPe6oWI07WgVZ"
+    "sAkVYx2Qlxyd87Q0oicn30wD5hW2zmHdP6yyloGqEGt1L7tl6JkkYgYT0ff0hgyCzmBGc+"
+    "yW5Z7DBFuH9OI63Id8ysQaeRQrbGbpVlq6a1h1klwdWrobNulgALo+9kkug/33YQ9asNST"
+    "Plb5urfH1G+vT5kg9BZ7hrUzuRobXu8mGL5R43EqvyMOj9Y1Q60wmtinumKfkrbE74x9Si"
+    "ahb9lUVI16WlmGulFPqbjg73SOrKQkdATwRr0jkT/pxPfZZJobIbZC0SvzjoxCWtj/FXFF"
+    "78jvI+qTEYwK82UfE45BXnym8i1gHqwA6dDvQIkIvJ7yWaDqRn0uwtiuKZf+iwkX8FCZ9Z"
+    "DUP7wJGmvxxt4r8TV4ATrJsjNQCP+SoUvHa//g9ZvXb18dvV6Av7hShnlWTITjT6whJqbZ"
+    "jJhYRUx8cDxHjvSxXuEzYFcBmwe+xfWiHhMsHfRK1u8wY0LwnJ24OCZvwdAFG8qmA/JAst"
+    "HPrQlMWk3taTVBHRk1nQwC661m0wRtTKRJQF+sK0UT87SeFMcDVtGROJmAekumgltMomIS"
+    "BlelFZpdda1Hogfs9YjlUmfCbHI/JzMuxkzkakj1Dp4bocXiTKOIPROf9SURd+LBMRBrkS"
+    "i5/GkUqlYqVPFcaghKCZYOCkrvqghK74oFpXe5sRhbEL41ZZ6NMG2pOJq0WFW0DSRZOuNn"
+    "qs00sLqDZ6WeYp01h9forVX0VpdbY1D1A893XC3EVxnXhHt7tKxaPHco/YCUM2ZaMQErbF"
+    "1QZzcTEqBrMUhzdQHnTZsNTBjAxjaTMGpFV5tJchkrTV1WmoWq+p12mkVxjS2bhKommuTq"
+    "W9/vH+Wf5Sx8/bzIhJe6I5g36v2/Clz20cl1+8e3emV2LAFEg5GjVR0GWMiE+tYIkxTRvD"
+    "RhUsLrhY53+DsOKDkmYzafcWHLHrrgHZW62COYJ6R+iTwuBVVian8Mpkf+phZLaAzDJ/Ti"
+    "URMlJKMsSMEALeeRwc/Fo8M0SBhZEn/mWDjm3YMDFCrR8hcEjcxGzFMZlv5IMDnirk1mNM"
+    "6DpNYIhpsz/1iRAPJEgsSOzSNAdC8xvqmJCr+oEzkMf1ltI5C1xyW4cnoOwEC+A2vG2Oba"
+    "aZtLzJ6O02fBZOSJtcNnFYq6dXNSTB00jR7s71ex2u3vF5vt8F4a6cVuVhXlBUMXEW4i77"
+    "KNjWqyqHepU83GM+JbZuVoPCFetfIYjOHjablV0mxd3D9qd6vEMqKWDJJgMjLI2jJIrNXo"
+    "WEyTPJ1Y35s2mCptLme1l7X4XPBssMHn80BeY3/PSD3XWdwJFrO211jblioCpe0MSLMZZ0"
+    "DLW6re0CGa/nZyTILxrV6ZSRA7NaAmW7kyWnTmKIvde6zmjBHreHtRfUzZ8v55fXmBzVDx"
+    "wsmvnwi1LDb1VSNUsjtzYFUFPnHsvbwKaU08wuQAtVoOKskBalk5465ZZJbfLp3DOc3VCa"
+    "w3fT4zD4HQlT4TXBuUP+NtZ2vlTyMMbSwywgSh/Ahy59nDA7NyPdHRnVKpkykaDTe0RV0X"
+    "BD3qE2tEvSGTRPIJSHLKWxz40rFVYVrsFIhlGrG4LV34cSXz/BxBs6Zx0dF8GiVW7DqeZJ"
+    "gru0fu2QMXTAmn6iEBWiOBOVya5A77n2BGBpfAh9IqiK0y9l5HhXUdH13OYXz43fEifeM2"
+    "6B+86xMb3eL/A9QcOBDgl8Abe3zmvSRY+DcsGgwP+wqvCavSligqq++RhMfyyZSiq9uBl7"
+    "/+9zlxnXH4rlFeyE8EjiDJ5EtyJxi8r/TvVG79HRb3dfEPGF1i/btQDJfBBPDB5i27ji17"
+    "t/AtFRbMe4/ALxM53DuOven4OoL5iKOKqSRcLAD1Qd6oKK1/2ZHB/X+jhRZF0ANJMilFWX"
+    "7VtfA3I+C3UsDXbAnT1V4w/cPDCsI9UJUUBj1cFe51fSYddpY00KiEu46ltXaXHB0EuH5v"
+    "VGKHr+z0W7J0z7V6cFRJ/z8q0f+PMvr/duSrbfEq3ppUtYYbj9aWqmbyeDZ1wkUKxxoJah"
+    "lOk6FWwXSCDTDn6pNnsC41Cqb4NmgWXFzZWrtgpKZq7M0Jjg7VZ65tc46sBTq+hATLBhPg"
+    "//62s/mV20yxIGWS0UM85ujCKWgCK1qJvfElbBXUz1uwcHu2lC332/xD8GAKSpLnMXcnx3"
+    "uTut8r8+EMkXJghaSVy2IxwTA5zrGYJEN+TChR4xDB7zk6BTzsThhdg7GVn2DKhOReDz0F"
+    "bEIdF1sPwhGG7omMU6f2J6B75yRk/kmSGbsfcT7GECWMRaLEwsRBUHKoe0wwL5bZRDLqhk"
+    "W20KFChTVyHhnwIg++5q23exddfRnSDkKfiLzDbMQRn3lkQqVyNoVOE5cPYTJNHNM2uzme"
+    "N46pRY6ORqKYjKOjQQumTwXsNjoKxpKjAw38Nq1fhIeBDtxLDqPPrYv3YOTkFREpyy9LsX"
+    "UB+abtydvha9ry1ram+JYxC7UYe2MWaj3ULTFVXLv01zBgJsdOsbzZKzNSSJcOVNSNUzXD"
+    "6UaJrlIVDZoKhwvHn/cIV/ep687VDQvWx5CLOdkN4zvDv17IKbOcB8dSBYtmjidzok4bGD"
+    "+3hFA8NhLEA2RqBhlbQSttBcm5qxxbluDpoFZbRRYtFkWzkQ3xN0ID4SRPB9Tapst2PDgC"
+    "RErB5BSeywZRFHoW8MI9pXiALpWZqNHzLgE6fIs1sM5nNjjn4HwfSMdjUg5GPBBaFQ2ynE"
+    "bPMnqWEf5z6xo41pjl5pdFd0rFfl/R6JQ5DWOQVLVRycSjY2HlgbCdpKo6cHd38+IP+O/z"
+    "559/fnEB/93d9ciQTl88CBZWGLXpvKC2aX1jV8mLSrZDTooscZKUkflbKfMX9Tot8RAWNT"
+    "vdfh9hv4o02i+WRvsZadR3/Lyw2mJ0FwxdVKYquWD7JS7Yfl4hieWbaQhFK2wdUKw2LhC1"
+    "VJftUo3PtlpknnGLrtkgk5BaKi/iBE9DmlSX1rAErdPSOgOXHB08BBvIV1VwDTQT2tNcta"
+    "zjFklyjdS43p5aqTtf/uyKmEGldIYe09pAkjxmh35yhxY88NfoAZHgaiglravqeLtDk55R"
+    "uKumH5aohxn5LjK/3uupKSmuLljLN+x1007myeE2KT2V0qdSyOkt81xms9orHJjotnzUdw"
+    "at8JkVXql9Lpaq03a7JbkMzvo7iR3kSNzVt/CI3SBfqfzGIghCF/Usq0G8AuJTGqyxp6S4"
+    "DM4VcMYwWIvCQWxTrayAVb4uyCSbtps8iMGMCk9bFE+xNbbKN6ljNn1wisG96rm6BtQpRg"
+    "N2pbNyrWW9wmegrgb1egs7w2ngfhruEDCmEz2bZNlczOx+Q/jWXq+x3QGbHVq6Ji/uxwmN"
+    "PcUW8ioEtCBCNiboPR0oO7BC2qopciNGMF+YhBGIZOg8Yh3/wCfcU6lpv92cYsjqe3IfTK"
+    "aqy4AqhRM+7CdJsMINPMOTYY+/nCS5Jp7wHaVz4FE69tyIvHNhmVVc+cWO/MiNXxwCq3LQ"
+    "i+JgCw/fFS6TsxIdwa3arc7g+1sSzR/errJTMaTUCOx3HfiHP2C3kXhvwGbFePmYRCJGj0"
+    "yYGOJPtWWotmaqR8oEntWLion1yPX5SX6Af83PwIpjUXuY2Qi2PYndUhwZdY45xvaGEzrG"
+    "Di8eAWYxDxvY4F8IDhYxo0TOGJuSmYATTBLHZpMp9+GmqSHW/qCE4g0y+g7oTkKKran9sa"
+    "uzYWqMbSQ/Q89hbjzkVT3kuJfoWPxjelOJew1T/wZbWbU55LeJNjWaJg1jytgiU8aFEn53"
+    "CrWD6H4V9SAq/FtNPziJxG4yoyCPe0OVobsL/9thfR1/tKeMDVGN4/dkyjxbdYb0ov6KoU"
+    "yvUnQl3MtrZl73I5R2cE99a3RHEK2w/zneivpYUiGcqAk63glbbRKX2UMmwirEe8dA/wjf"
+    "AHdRKBlfi956qswxmaLlBbtR9vfj1oxY6njieIHPyJArQ0ysPaDpBT9BRFg9TTn8xJFUug"
+    "ym9eBoQkvkn9i4cYUIFBh1y6gnrVRP0rNVfRbSfF0y4GxYQzH6odEPW6HHNJC/D8eCjh4T"
+    "03cC3E3rMW1MhslRHCNZqSnt0TSG3LJAAyUVa5mRYobO5SY2ooPHonkG4RJFPMFjtPFKob"
+    "qRkqMDcoLHhENXwJgLZ+hohy6muAzOVVKG2h35te1Qt8qId4VZ6DuFNrzwdq+CCU+ls1e2"
+    "4CE12stE4LL3yhTGPBzQJuE4yobmK4vY/ZzccWEzcdcjKkuKTPD8V4W08yx3dQ5tXO6tVu"
+    "JN266nJcom2nap74yG/rOg35zyA2/d7AKvTf2BF3Q8R7/+XpLLmEvWMJc4cvEZsjt1Wd/2"
+    "NKNp3K7RuF2IgZdrEiwuk7PkMKaTLcvRaMv2YZI0Wg91S5Sik7DB70lgO/4ZBunu5KhGWa"
+    "JemYIUNQ0eUKQfYOhv5a5GGKas2MKI4ffkv4H0sZUQRQpCPRv0FhdTQJRWwzxLzKewjFQM"
+    "wRy0mTn5K+A+IzCBGEec09iomUcYxWlLFSfJ/tKDP2Ko52z+YSbARMht4MiGrTWvm2ZJ3c"
+    "uYoRP6VPNlL/VK88f0HQS3AS+zlW8RKF28XbIGNA0wD3yL6xkJEywG4goQCybhfcMsZR2N"
+    "f4WtS5GFNVoNfeq4OUEoHxyPinmR0XDBtGq1mkfOmy2DtUz8QotfL2G1gpX64dPFydUf+U"
+    "bDmH7KpT8UaqCdD3/cnJ1kekqwx8GISq2QlRRTBzeP+qULXYQNuE+A20ILy0dG07p/EU2v"
+    "un1lFNNXqochYRZcRgSfYRa2mEemEHgYZma43BrLHpGcSGwG51ksqmwhiYfkmH8xzi+DUd"
+    "fANRtSfhQrynees221jzz3tvQsFhJzEnT6JICJdLwnToIlTaWTwEJydRJolEZCciwHovL6"
+    "uAe7sAxN4Gq0OF9uSoWv3O7v1SbObDIbObDRhxs7zGT+cVDn4DlHwpedBWuUD5R8SJh5Z2"
+    "zv7djYis+W1TmsPg+rnOa0Wfu0SX1xNE6dVT5z+lTpz8hlQeRT8VJPsHRpmddmGcKjpsA+"
+    "UWYbSrEZ61BPwzrUNnmKWeMpd/ILt2WJKkpUMX3lEG/VQs4mS06UfzAcOxR5lHQWi0SL80"
+    "sVWUCiUF12+XAvrh2Z26i9uceUS1nqRejcSFZtOsQrSFZaNtskUweP83dVHD7vih0+7zIO"
+    "n+est9oqaA+qBd2XxNxnCq1xOwfb4vjwmL4T4G46MtyE1f5AsZ6/4jZvOVNaKjAlqSpJTN"
+    "MlQ2WRaczmIMqgEE52w3y0t0TJ3j1CJYEZAQ0qrFgb91DvEenThwcsHis4nxDHJrdB/+Bd"
+    "nwhmcZFb2qqhp1SpHhWVzgu50FZhakK1U2DKLYlYBn9+UcSt1sg3bHhafim0gE+xGfi14G"
+    "/hQRSBVXoMxTpJxUMIyTXyDWA5TX+SZMI9f3Ss6gniLoGnBh4DXMDZwT13TmYC3RL2e3Lx"
+    "2/k5XLKAFVMD+As5AiKb5Rw+DYxvMg1a/AUrO2JMinZjeviYjXPPkbKaxuP8I6Q2hfH58H"
+    "3Vr4Dvq34hvngrjW+0NQ0KpKRiI/sK45pm9u2pRtNUDKY6PAYsr3BjiX6e4jKVgEwloDZB"
+    "HQs12kXE0nxmWW+H0Qk2uBCAQkk/oqgm54fEGlL+vQtT+0JNL/H5mHlk9+0LPIDIx88np6"
+    "uGoFDJxAZJ7KufL9Z/74BVzEdqXGNA2gbpfjFV1SdgwWKsGMaItD3wt+xggaungZA8t8Vo"
+    "lqja8QL0A2vJULHVqBgy6RPJpITLL6LBMOOBzEZcwpGhiu05ktiBgEfOY/PP7q9XlzeXp5"
+    "fn5DbY36dvDl/2cwpXNPQMk3BhEi5+wF3MlDr6UTURuHrFyisdLWmqHxeCadQ5OiHIo9of"
+    "sUnUEIkHro2Njsg9IzaLqw7NmU922cvhS3J1rVzZBKOuMaRv4khMuss5KWof3fgcWr2Ttf"
+    "Uw+WEmILGPyKGeI2LB0InAtZWowH6VTuxAVRwX2H+bSaEI7l2swD0fPGrV5M3wdUlgqi2Z"
+    "Iip3NxDUs/kk3+FTHISZz92Jlb3pkMwYSgtO7wFsEutMQ5LXTMI6kyCEXkG1BUMn4F5pln"
+    "Z4WGE3B6ridml4zzSXanQDjxoZKYjWbIKU5DVarXEbPzvU7TIgXCnfwU6x9SAi6FUxHYSO"
+    "CA0/ZtS/+Fhl881G3GXkd3bKJ+Sf15cXy2rFvTAdECsqOP4IKy74MlWIId+pWevoxmrQaq"
+    "W12Grw3Epsi2IVm1FhW1/3oqtr3pS9qLDmTdmLbRD0S8pylkXklhXmNGUvKgfkRgEk+viv"
+    "MJoZWHcGLGcKQmV+v/WyCUjzGfzXxX/EgxzTWJnwEnMYoeU7vEsKNT3RPGbpoKhSf6qLMe"
+    "X8UKacR4fNWFno4IKkV82cE1JX7wscMfTCykxcYM2BOKqP2hPHex9mh6JB5vrjyYv+4VFc"
+    "8CmMOndkFOKX2xu45uGNSafVJ4VJPn0G5da0BWqwpYq0eJ68U+z7XjB0At5NO7zVnq/d7C"
+    "PNZbaMJ7cMI2RuzDVrOxI/eJ7wUdbyOslmGl4/0fC6LUI9E4412smT5cM75SL8kuYpub0Y"
+    "cpNM065kmiiaXecwS7B0QoTYRBAXfKk0EI7IO4juwX61OqhlhVAzlVCjPtNZhDEmo9BJGb"
+    "OsoGw7lk/+R1xHdkxWQDDKxeFVybeXtnHjAB+e+zD79v/awPBH"
 )
