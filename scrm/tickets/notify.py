@@ -24,8 +24,9 @@ from adapters.wecom import WeComAPIError
 from scrm.effects import EffectBusy, Outcome, effect_key
 from scrm.services import Services
 from scrm.tickets.keys import open_webhook_key
-from scrm.tickets.models import GroupChannel, TicketEvent, TicketNotice
+from scrm.tickets.models import GroupChannel, Ticket, TicketEvent, TicketNotice
 from scrm.tickets.notices import merge
+from scrm.tickets.service import sql
 
 log = logging.getLogger(__name__)
 
@@ -280,14 +281,10 @@ def _observe_latency(services: Services, batch: Sequence[TicketNotice]) -> None:
 
 
 async def _numbers(batch: Sequence[TicketNotice]) -> dict[int, str]:
-    from scrm.tickets.models import Ticket
-
     ids = list({notice.ticket_id for notice in batch})
     rows = await Ticket.filter(id__in=ids).values_list("id", "number")
     return {int(ticket_id): str(number) for ticket_id, number in rows}
 
 
 def _sql(services: Services, text: str) -> str:
-    from scrm.tickets.service import sql
-
     return sql(services.db, text)
