@@ -75,7 +75,12 @@ async def flush_channel(services: Services, channel_id: int) -> int:
 
 async def _flush(services: Services, channel_id: int) -> int:
     channel = await GroupChannel.get_or_none(id=channel_id)
-    if channel is None or channel.status != "active":
+    if channel is None:  # deleted after its notices were queued: say so on each ticket
+        orphans = await TicketNotice.filter(channel_id=channel_id, status="pending")
+        if orphans:
+            await _mark(services, orphans, "failed", {"channel": channel_id, "error": "deleted"})
+        return 0
+    if channel.status != "active":
         return 0  # a parked channel keeps its notices for when it is repaired
     sends = 0
     while True:

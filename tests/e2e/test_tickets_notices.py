@@ -178,3 +178,38 @@ async def test_email_is_delivered_to_a_local_smtp_server(stack: Stack) -> None:
     assert mail.rcpt_tos == ["duty@example.com"]
     assert created["number"] in mail.content.decode()
     assert await TicketEvent.filter(kind="notice").count() == 1
+
+
+async def test_an_unreachable_smtp_server_is_retried_and_a_deleted_channel_is_shown(
+    stack: Stack,
+) -> None:
+    clock = shared_clock(stack)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    runtime = stack.server.app[SERVICES].tickets
+    assert runtime is not None
+    runtime.mailer = Mailer("127.0.0.1", port, "scrm@example.com", timeout=2.0)
+    body = {"name": "邮件", "kind": "email", "to": ["duty@example.com"]}
+    channel = (await post(stack, "/api/v1/group-channels", body))["id"]
+    route = (
+        await post(stack, "/api/v1/routes", {"name": "m", "default": True, "channels": [channel]})
+    )["id"]
+    created = await post(
+        stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P0"}
+    )
+    path = f"/api/v1/tickets/{created['id']}"
+    _, one = await stack.api("GET", path)
+    assert [e["kind"] for e in one["timeline"]] == ["created", "notice_retry"]
+    assert await TicketNotice.filter(status="pending").count() == 1  # kept, not lost
+
+    status, _ = await stack.api("DELETE", f"/api/v1/group-channels/{channel}")
+    assert status == 409  # a route still sends to it
+    await stack.api("DELETE", f"/api/v1/routes/{route}")
+    status, _ = await stack.api("DELETE", f"/api/v1/group-channels/{channel}")
+    assert status == 204
+    clock.now += 3600
+    await notify.flush(stack.server.app[SERVICES])
+    _, one = await stack.api("GET", path)
+    assert [e["kind"] for e in one["timeline"]][-1] == "notice_failed"
+    assert await TicketNotice.filter(status="pending").count() == 0
