@@ -35,11 +35,13 @@ bench: $(STAMP)
 	-$(PY) bench/intake.py
 	-$(PY) bench/tagging.py
 	-$(PY) bench/archive.py
+	-$(PY) bench/tickets.py
 
 bench-quick: $(STAMP)
 	-$(PY) bench/intake.py --quick
 	-$(PY) bench/tagging.py --quick
 	-$(PY) bench/archive.py --quick
+	-$(PY) bench/tickets.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

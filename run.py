@@ -36,20 +36,15 @@ from scrm.autotag.handlers import router as autotag_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
 from scrm.gctune import freeze_startup_objects, measure_pauses
+from scrm.tickets.handlers import router as tickets_router
 
 if TYPE_CHECKING:
     from scrm.sandbox.app import SandboxServer
 
 log = logging.getLogger("scrm")
 
-# Events a feature emits for a feature not built yet: stored and listed (GET /api/v1/events),
-# deliberately without a handler, so they are not reported as unknown.
-not_yet_handled = Router("not_yet_handled")
-not_yet_handled.ignore("ticket.requested", "emitted by auto-tagging; the tickets feature is next")
-not_yet_handled.ignore("alert.raised", "emitted by auto-tagging; the alerts feature is next")
-
 # Every feature's router, composed here and nowhere else.
-ROUTERS: Sequence[Router] = (contacts_router, archive_router, autotag_router, not_yet_handled)
+ROUTERS: Sequence[Router] = (contacts_router, archive_router, autotag_router, tickets_router)
 
 # Libraries that log routine lifecycle at INFO ("Tortoise-ORM shutdown", APScheduler's
 # "Adding job tentatively" and "Running job" every minute): an operator acts on none of it.

@@ -96,6 +96,18 @@ class ArchiveSettings:
 
 
 @dataclass(frozen=True)
+class TicketSettings:
+    """Tickets: the SLA sweep, the merge window, links in notices, and email (SMTP)."""
+
+    sla_sweep_seconds: float = 10.0
+    merge_window_seconds: int = 24 * 3600  # a request joins an open ticket this recent
+    public_url: str = ""  # base of ticket links in notices; "" = the service's own address
+    smtp_host: str | None = None  # unset: email channels cannot send
+    smtp_port: int = 25
+    smtp_from: str = "scrm@localhost"
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -117,6 +129,7 @@ class Settings:
     )
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    tickets: TicketSettings = field(default_factory=TicketSettings)
 
     @property
     def is_postgres(self) -> bool:
@@ -270,7 +283,8 @@ _KNOWN_KEYS = (
     "wecom_api_base callback_max_skew wecom_timeout worker_concurrency worker_max_attempts "
     "worker_poll_interval worker_lease_seconds archive_keys archive_key_file "
     "archive_retention_days finance_sdk_path archive_finance_secret archive_rsa_keys "
-    "inbox_content_ttl_days"
+    "inbox_content_ttl_days "
+    "sla_sweep_seconds ticket_merge_window public_url smtp_host smtp_port smtp_from"
 ).split()
 
 
@@ -347,6 +361,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             finance_sdk_path=src.get("finance_sdk_path", _str, None),
             finance_secret=src.get("archive_finance_secret", _secret, Secret("")),
             rsa_keys=src.get("archive_rsa_keys", _str, None),
+        ),
+        tickets=TicketSettings(
+            sla_sweep_seconds=src.get("sla_sweep_seconds", _float_in(0.1, 3600), 10.0),
+            merge_window_seconds=src.get("ticket_merge_window", _int_in(0, 30 * 86400), 86400),
+            public_url=src.get("public_url", _str, ""),
+            smtp_host=src.get("smtp_host", _str, None),
+            smtp_port=src.get("smtp_port", _int_in(1, 65535), 25),
+            smtp_from=src.get("smtp_from", _str, "scrm@localhost"),
         ),
     )
 

@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+from adapters.email import Mailer
 from adapters.kv import KVStore, open_kv
-from adapters.wecom import RetryPolicy, WeComClient
+from adapters.wecom import RetryPolicy, RobotWebhookClient, WeComClient
 from archive import api as archive_api
 from archive.inbox_seal import InboxSeal
 from archive.pull import attach_puller
@@ -37,11 +38,13 @@ from scrm.effects import api as effects_api
 from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
 from scrm.events.worker import Worker
-from scrm.jobs import JOBS
+from scrm.jobs import JOBS, ticket_jobs
 from scrm.metrics import Metrics
 from scrm.readiness import WECOM_READINESS, WeComReadiness, check_customer_api
 from scrm.scheduler import Scheduler
 from scrm.services import Services
+from scrm.tickets import api as tickets_api
+from scrm.tickets.runtime import TicketRuntime
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ def create_app(
         messages,
         autotag_api,
         archive_api,
+        tickets_api,
         openapi,
     ):
         area.register(app)
@@ -118,6 +122,7 @@ def create_app(
                 autotag=AutoTagRuntime(RuleCatalog(clock=clock)),
                 archive=archive_runtime,
                 seal=seal,
+                tickets=ticket_runtime(settings, session, kv),
             )
             app[SERVICES] = services
             # Once, before anything runs: a missing 客户联系 permission is an ERROR an operator
@@ -133,7 +138,7 @@ def create_app(
             opened.callback(stop.set)
             await inbox.start()
             opened.push_async_callback(inbox.close)  # first out: commit what is queued
-            scheduler = Scheduler(services, JOBS)
+            scheduler = Scheduler(services, [*JOBS, *ticket_jobs(settings)])
             if settings.worker.concurrency:  # intake-only processes leave jobs to others
                 scheduler.start()
                 opened.callback(scheduler.stop)
@@ -143,6 +148,38 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def ticket_runtime(
+    settings: Settings, session: aiohttp.ClientSession, kv: KVStore
+) -> TicketRuntime:
+    """The senders ticket notices use: robots (no retries: the notices queue backs off)."""
+    wecom = settings.wecom
+    once = RetryPolicy(tries=1)
+    agent = WeComClient(
+        session,
+        kv,
+        corp_id=wecom.corp_id,
+        secret=wecom.agent_secret,
+        api_base=wecom.api_base,
+        timeout=wecom.request_timeout,
+        token_name="agent",  # noqa: S106 - a cache name, not a secret
+        retry=once,
+    )
+    tickets = settings.tickets
+    mailer = None
+    if tickets.smtp_host:
+        mailer = Mailer(tickets.smtp_host, tickets.smtp_port, tickets.smtp_from)
+    return TicketRuntime(
+        robot=RobotWebhookClient(
+            session, wecom.api_base, timeout=wecom.request_timeout, retry=once
+        ),
+        agent=agent,
+        agent_id=wecom.agent_id,
+        mailer=mailer,
+        link_base=tickets.public_url or f"http://{settings.host}:{settings.port}",
+        merge_window=tickets.merge_window_seconds,
+    )
 
 
 def _start_workers(

@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "scrm.models",
     "scrm.autotag.models",
     "scrm.effects.models",
+    "scrm.tickets.models",
     "archive.models",
     "aerich.models",
 ]

@@ -7,9 +7,11 @@ import logging
 from archive.checkpoints import sign_checkpoints
 from archive.pull import catch_up
 from archive.retention import apply_retention
+from config import Settings
 from scrm.events.expiry import expire_content
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
+from scrm.tickets import notify, sla
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
@@ -52,6 +54,28 @@ async def inbox_content_expiry(services: Services) -> None:
             len(expired.stripped),
             len(expired.runs),
         )
+
+
+async def ticket_sla(services: Services) -> None:
+    """Warn at 80 % of an SLA target, escalate at its breach (each once, in the database)."""
+    fired = await sla.sweep(services)
+    if fired:
+        log.info("ticket SLA sweep fired %d warnings and breaches", fired)
+
+
+async def ticket_notices(services: Services) -> None:
+    """Send the notices that wait: a robot's next minute, a retry's backoff, a busy channel."""
+    if services.tickets is not None:
+        await notify.flush(services)
+
+
+def ticket_jobs(settings: Settings) -> list[PeriodicJob]:
+    """The tickets feature's jobs; the sweep's period is SCRM_SLA_SWEEP_SECONDS."""
+    every = settings.tickets.sla_sweep_seconds
+    return [
+        PeriodicJob("ticket-sla", ticket_sla, every_seconds=every, lease_seconds=5 * MINUTE),
+        PeriodicJob("ticket-notices", ticket_notices, every_seconds=2.0, lease_seconds=MINUTE),
+    ]
 
 
 JOBS = [

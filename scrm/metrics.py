@@ -59,6 +59,25 @@ class Metrics:
             registry=r,
         )
 
+        self.tickets_created = Counter(
+            "scrm_tickets_created_total", "Tickets opened, by source", ["source"], registry=r
+        )
+        self.ticket_notices = Counter(
+            "scrm_ticket_notices_total",
+            "Ticket notices by channel kind and outcome",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.ticket_sla = Counter(
+            "scrm_ticket_sla_total", "SLA warnings and breaches", ["event"], registry=r
+        )
+        self.keyword_notice_seconds = Histogram(
+            "scrm_keyword_notice_seconds",
+            "From a customer's message to the group notice naming its ticket",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
+            registry=r,
+        )
+
     def record_batch(self, received: int, new: int, seconds: float) -> None:
         self.inbox_batch.observe(received)
         self.inbox_commit.observe(seconds)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from archive.runtime import ArchiveRuntime
     from scrm.autotag.runtime import AutoTagRuntime
     from scrm.events.inbox import Inbox
+    from scrm.tickets.runtime import TicketRuntime
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Services:
     archive: ArchiveRuntime | None = None
     # Seals message content in the inbox and opens it for handlers (archive/inbox_seal.py).
     seal: ContentSeal | None = None
+    # Ticket notices: robot, app and email senders, links.
+    tickets: TicketRuntime | None = None
 
     @cached_property
     def effects(self) -> EffectLedger:

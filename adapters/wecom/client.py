@@ -296,6 +296,11 @@ class WeComClient(TokenClient):
             members.update(dict.fromkeys(await self.department_users(department)))
         return list(members)
 
+    async def direct_leaders(self, userid: str) -> list[str]:
+        """A member's direct leaders (``user/get``'s ``direct_leader``, 直属上级)."""
+        data = await self._request("GET", "/cgi-bin/user/get", params={"userid": userid})
+        return [str(leader) for leader in data.get("direct_leader") or []]
+
     # -- OAuth and JS-SDK --------------------------------------------------------------------
 
     async def get_user_info(self, code: str) -> OAuthUserInfo:

@@ -57,6 +57,7 @@ KINDS: dict[str, Policy] = {
     "send_app_message": Policy.AT_MOST_ONCE,
     "send_appchat": Policy.AT_MOST_ONCE,
     "robot_send": Policy.AT_MOST_ONCE,
+    "send_email": Policy.AT_MOST_ONCE,
 }
 STATUSES = ("claimed", "done", "failed", "unknown")
 KEY_MAX = 255

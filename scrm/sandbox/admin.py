@@ -98,6 +98,12 @@ async def add_robot(request: web.Request) -> web.Response:
     return web.json_response({"key": _state(request).add_robot((await _json(request)).get("key"))})
 
 
+@routes.delete("/_sandbox/robots/{key}")
+async def remove_robot(request: web.Request) -> web.Response:
+    _state(request).remove_robot(request.match_info["key"])
+    return web.Response(status=204)
+
+
 @routes.post("/_sandbox/appchats")
 async def add_appchat(request: web.Request) -> web.Response:
     data = await _json(request)

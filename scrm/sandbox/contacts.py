@@ -170,10 +170,26 @@ async def user_simplelist(request: web.Request) -> web.Response:
     )
 
 
+async def user_get(request: web.Request) -> web.Response:
+    """``user/get``: one member, with ``direct_leader``; 60111 for an unknown userid."""
+    state = authorize(request)
+    member = state.staff.get(request.query.get("userid", ""))
+    if member is None:
+        raise ApiError(60111, "userid not found")
+    return reply(
+        userid=member.userid,
+        name=member.name,
+        department=member.departments,
+        direct_leader=list(member.direct_leader),
+        status=1,
+    )
+
+
 def register(app: web.Application) -> None:
     app.router.add_get("/cgi-bin/user/simplelist", user_simplelist)
     app.router.add_get("/cgi-bin/department/simplelist", department_simplelist)
     app.router.add_get(f"{EXTERNAL}/get_follow_user_list", get_follow_user_list)
+    app.router.add_get("/cgi-bin/user/get", user_get)
     app.router.add_get(f"{EXTERNAL}/get", get_external_contact)
     app.router.add_post(f"{EXTERNAL}/add_contact_way", add_contact_way)
     app.router.add_post(f"{EXTERNAL}/send_welcome_msg", send_welcome_msg)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import string
+import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Staff:
     userid: str
     name: str
     departments: list[int] = field(default_factory=lambda: [1])  # 1 = the corp's root
+    direct_leader: list[str] = field(default_factory=list)  # user/get's 直属上级
 
 
 @dataclass
@@ -260,9 +262,14 @@ class SandboxState:
         return self._issue(self.js_codes, 300.0, payload)
 
     def add_robot(self, key: str | None = None) -> str:
-        key = key or secrets.token_hex(18)
+        """A group robot; its webhook key is a UUID, as WeCom issues them."""
+        key = key or str(uuid.uuid4())
         self.robots[key] = deque()
         return key
+
+    def remove_robot(self, key: str) -> None:
+        """The robot was removed from its group: its key now answers 93000."""
+        self.robots.pop(key, None)
 
     def add_appchat(
         self, chatid: str | None = None, name: str = "", userlist: Sequence[str] = ()

@@ -150,3 +150,12 @@ async def test_relation_deleted_by_customer_is_still_listed(
     state.add_relation("zhangsan", "wmOneSided").deleted_by_customer = True
     data = await call(sandbox, "GET", GET, params={"external_userid": "wmOneSided"})
     assert [f["userid"] for f in data["follow_user"]] == ["zhangsan"]
+
+
+async def test_user_get_names_the_direct_leader(sandbox: TestClient, state: SandboxState) -> None:
+    state.add_staff("boss")
+    state.add_staff("lisi").direct_leader.append("boss")
+    data = await call(sandbox, "GET", "/cgi-bin/user/get", params={"userid": "lisi"})
+    assert (data["errcode"], data["direct_leader"]) == (0, ["boss"])
+    data = await call(sandbox, "GET", "/cgi-bin/user/get", params={"userid": "nobody"})
+    assert data["errcode"] == 60111
