@@ -64,3 +64,13 @@ def path_userid(request: web.Request, name: str, what: str) -> str:
     if not raw or len(raw) > MAX_USERID or text_problem(raw):
         raise ApiError(404, "not_found", f"{what} {raw} does not exist")
     return raw
+
+
+def text_param(request: web.Request, name: str, *, limit: int) -> str | None:
+    """A text query filter; 422 when it is longer than its column or could not be stored."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if len(raw) > limit or text_problem(raw):
+        raise ApiError(422, "invalid", f"{name} must be text of at most {limit} characters", name)
+    return raw

@@ -9,7 +9,7 @@ from aiohttp import web
 from tortoise.expressions import Q
 
 from scrm.api.errors import ApiError
-from scrm.api.params import int_param
+from scrm.api.params import int_param, path_id, text_param
 from scrm.appkeys import SERVICES
 from scrm.services import Services
 from scrm.tickets import channels_api, notify, service, stats
@@ -64,10 +64,10 @@ def event_json(entry: TicketEvent) -> dict[str, Any]:
 
 
 async def _ticket(request: web.Request) -> Ticket:
-    raw = request.match_info["ticket_id"]
-    row = await Ticket.get_or_none(id=int(raw)) if raw.isdigit() and len(raw) < 18 else None
+    ticket_id = path_id(request, "ticket_id", "ticket")
+    row = await Ticket.get_or_none(id=ticket_id)
     if row is None:
-        raise ApiError(404, "not_found", f"ticket {raw} does not exist")
+        raise ApiError(404, "not_found", f"ticket {ticket_id} does not exist")
     return row
 
 
@@ -125,16 +125,14 @@ async def list_tickets(request: web.Request) -> web.Response:
     filters = {
         "status": status,
         "priority": prio,
-        "category": request.query.get("category"),
-        "assignee": request.query.get("assignee"),
-        "customer": request.query.get("customer"),
+        "category": text_param(request, "category", limit=64),
+        "assignee": text_param(request, "assignee", limit=64),
+        "customer": text_param(request, "customer", limit=64),
         "route_id": route,
     }
     query = query.filter(**{k: v for k, v in filters.items() if v is not None})
-    q = request.query.get("q")
+    q = text_param(request, "q", limit=TITLE_MAX)
     if q:
-        if len(q) > TITLE_MAX:
-            raise ApiError(422, "invalid", f"q must be at most {TITLE_MAX} characters", "q")
         query = query.filter(Q(title__icontains=q) | Q(number__icontains=q))
     if cursor is not None:
         query = query.filter(id__lt=cursor)

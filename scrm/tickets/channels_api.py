@@ -10,6 +10,7 @@ from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
 from scrm.api.errors import ApiError
+from scrm.api.params import path_id
 from scrm.appkeys import SERVICES
 from scrm.tickets import params as api
 from scrm.tickets.calendar import CalendarError, parse_calendar
@@ -27,10 +28,7 @@ NAME_MAX = 100
 
 
 def _id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) >= 18:
-        raise ApiError(404, "not_found", f"{raw} does not exist")
-    return int(raw)
+    return path_id(request, name, name.removesuffix("_id").replace("_", " "))
 
 
 # -- group channels ---------------------------------------------------------------------------
