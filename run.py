@@ -24,6 +24,7 @@ from config import ConfigError, Settings, load_settings
 from scrm.appkeys import SERVICES
 from scrm.autotag import cli as autotag_cli
 from scrm.autotag.handlers import router as autotag_router
+from scrm.channels.handlers import router as channels_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
 from scrm.gctune import freeze_startup_objects, measure_pauses
@@ -31,7 +32,7 @@ from scrm.gctune import freeze_startup_objects, measure_pauses
 log = logging.getLogger("scrm")
 
 # Every feature's router, composed here and nowhere else.
-ROUTERS: Sequence[Router] = (contacts_router, archive_router, autotag_router)
+ROUTERS: Sequence[Router] = (contacts_router, channels_router, archive_router, autotag_router)
 
 
 def build_app(settings: Settings) -> web.Application:

@@ -31,6 +31,7 @@ from scrm.appkeys import DISPATCHER, INBOX, SERVICES
 from scrm.autotag import api as autotag_api
 from scrm.autotag.catalog import RuleCatalog
 from scrm.autotag.runtime import AutoTagRuntime
+from scrm.channels import api as channels_api
 from scrm.db import Database, close_database, open_database
 from scrm.effects import api as effects_api
 from scrm.events.inbox import Inbox
@@ -82,6 +83,7 @@ def create_app(
         health,
         events,
         effects_api,
+        channels_api,
         customers,
         messages,
         autotag_api,
@@ -109,6 +111,16 @@ def create_app(
                 api_base=wecom.api_base,
                 timeout=wecom.request_timeout,
             )
+            # The self-built app sends app messages (message/send) with its own secret.
+            agent = WeComClient(
+                session,
+                kv,
+                corp_id=wecom.corp_id,
+                secret=wecom.agent_secret,
+                api_base=wecom.api_base,
+                timeout=wecom.request_timeout,
+                token_name="agent",  # noqa: S106 - a cache name, not a secret
+            )
             services = Services(
                 settings,
                 db,
@@ -119,6 +131,7 @@ def create_app(
                 inbox=inbox,
                 autotag=AutoTagRuntime(RuleCatalog(kv)),
                 archive=archive_runtime,
+                agent=agent if wecom.agent_id and wecom.agent_secret else None,
             )
             app[SERVICES] = services
             stop = asyncio.Event()
@@ -144,8 +157,21 @@ def _start_workers(
 ) -> list[asyncio.Task[None]]:
     if services.settings.worker.concurrency == 0:
         return []  # an intake-only process: other processes run the workers
-    worker = Worker(db, dispatcher, services, services.settings.worker, clock=services.clock)
-    return [asyncio.create_task(worker.run(stop), name="worker")]
+    settings = services.settings.worker
+    worker = Worker(db, dispatcher, services, settings, clock=services.clock)
+    tasks = [asyncio.create_task(worker.run(stop), name="worker")]
+    if dispatcher.fast_handlers:  # the fast lane: deadline-bound runs skip the backlog
+        fast = Worker(
+            db,
+            dispatcher,
+            services,
+            settings,
+            clock=services.clock,
+            name="fast-worker",
+            handlers=sorted(dispatcher.fast_handlers),
+        )
+        tasks.append(asyncio.create_task(fast.run(stop), name="fast-worker"))
+    return tasks
 
 
 async def _stop_workers(tasks: list[asyncio.Task[None]]) -> None:

@@ -22,6 +22,7 @@ MODEL_MODULES = [
     "scrm.models",
     "scrm.autotag.models",
     "scrm.effects.models",
+    "scrm.channels.models",
     "archive.models",
     "aerich.models",
 ]

@@ -7,6 +7,7 @@ import logging
 from archive.checkpoints import sign_checkpoints
 from archive.pull import catch_up
 from archive.retention import apply_retention
+from scrm.channels.staffing import rotate_due
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
 
@@ -38,7 +39,15 @@ async def archive_pull(services: Services) -> None:
             log.info("session-archive catch-up pulled %d new messages", fresh)
 
 
+async def channel_rotation(services: Services) -> None:
+    """Push code members whose rotation change is due (the database holds the due times)."""
+    changed = await rotate_due(services)
+    if changed:
+        log.info("changed the members of %d channel code(s)", changed)
+
+
 JOBS = [
+    PeriodicJob("channel-rotation", channel_rotation, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("archive-pull", archive_pull, every_seconds=MINUTE, lease_seconds=5 * MINUTE),
     PeriodicJob("archive-checkpoints", archive_checkpoints, every_seconds=HOUR),
     PeriodicJob("archive-retention", archive_retention, every_seconds=6 * HOUR),

@@ -34,6 +34,8 @@ class Services:
     autotag: AutoTagRuntime | None = None
     # The compliance archive's key ring and stores; only archive/ looks inside.
     archive: ArchiveRuntime | None = None
+    # The self-built app (SCRM_AGENT_ID/SCRM_AGENT_SECRET) for app messages; None: not set up.
+    agent: WeComClient | None = None
 
     @cached_property
     def effects(self) -> EffectLedger:
