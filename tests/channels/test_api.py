@@ -175,3 +175,22 @@ async def test_the_default_channel_cannot_be_deleted(stack: Stack) -> None:
     default = listed["channels"][0]
     status, _ = await stack.api("DELETE", f"/api/v1/channels/{default['id']}")
     assert status == 409
+
+
+async def test_stats_window_parameters(stack: Stack) -> None:
+    stack.sandbox.state.add_staff("zhangsan")
+    _, channel = await create(stack)
+    path = f"/api/v1/channels/{channel['id']}/stats"
+    status, stats = await stack.api("GET", path + "?from=2026-11-01&to=2026-11-03")
+    assert status == 200
+    assert (stats["adds"], stats["retained"], stats["lost"]) == (0, 0, 0)
+    assert [d["date"] for d in stats["by_day"]] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    for query, field in (
+        ("from=2026-11-05&to=2026-11-01", "from"),
+        ("from=yesterday", "from"),
+        ("to=2026-13-01", "to"),
+        ("tz=Mars/Base", "tz"),
+        ("from=2020-01-01&to=2026-01-01", "from"),
+    ):
+        status, body = await stack.api("GET", f"{path}?{query}")
+        assert (status, body["error"]["field"]) == (422, field), query
