@@ -24,6 +24,7 @@ from config import ConfigError, Settings, load_settings
 from scrm.appkeys import SERVICES
 from scrm.autotag import cli as autotag_cli
 from scrm.autotag.handlers import router as autotag_router
+from scrm.channels import cli as channels_cli
 from scrm.channels.handlers import router as channels_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
@@ -133,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--customers", type=int, default=5)
     autotag_cli.add_commands(commands)
     archive_cli.add_commands(commands)
+    channels_cli.add_commands(commands)
     mig = commands.add_parser("makemigration", help="(development) write the next migration")
     mig.add_argument("name")
     mig.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
@@ -163,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(migrate_only(settings))
     elif command in archive_cli.COMMANDS:
         return asyncio.run(archive_cli.run_command(args, settings, ROUTERS))
+    elif command in channels_cli.COMMANDS:
+        return asyncio.run(channels_cli.run_command(args, settings))
     elif command == "rules":
         return asyncio.run(autotag_cli.run_command(args, settings))
     elif command == "simulate":

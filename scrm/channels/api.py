@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from adapters.wecom import WeComAPIError, WeComError
 from scrm.api.errors import ApiError, json_body
 from scrm.api.params import int_param
 from scrm.appkeys import SERVICES
@@ -15,7 +14,13 @@ from scrm.channels import qr
 from scrm.channels.customers import list_customers
 from scrm.channels.models import KINDS, Channel
 from scrm.channels.rotation import DEFAULT_TIMEZONE
-from scrm.channels.service import archive_channel, channel_json, create_channel, update_channel
+from scrm.channels.service import (
+    archive_channel,
+    channel_json,
+    create_channel,
+    fetch_code,
+    update_channel,
+)
 from scrm.channels.spec import SpecError, parse_spec
 from scrm.channels.state import default_channel
 from scrm.channels.stats import ChannelStats, Window, channel_stats
@@ -104,28 +109,7 @@ async def qrcode_svg(request: web.Request) -> web.Response:
 
 
 async def _code_png(request: web.Request, channel: Channel) -> bytes:
-    """WeCom's image of the code, fetched once through the adapter and kept on the channel."""
-    if channel.qr_png is not None:
-        return bytes(channel.qr_png)
-    if not channel.qr_code:
-        raise ApiError(404, "not_found", f"channel {channel.id} has no QR code")
-    if channel.archived:
-        raise ApiError(409, "conflict", f"channel {channel.id} is archived; its code is gone")
-    services = request.app[SERVICES]
-    try:
-        png = await services.wecom.fetch_image(channel.qr_code)
-    except WeComAPIError as exc:
-        raise ApiError(
-            502, "wecom_error", f"QR fetch: WeCom answered errcode {exc.errcode}: {exc.errmsg}"
-        ) from None
-    except WeComError as exc:
-        raise ApiError(502, "wecom_unavailable", f"QR fetch: {exc}") from None
-    try:
-        text: str | None = qr.decode_code(png)
-    except qr.NotAnImage as exc:
-        raise ApiError(502, "wecom_error", f"QR fetch: {exc}") from None
-    await Channel.filter(id=channel.id).update(qr_png=png, qr_text=text)
-    return png
+    return await fetch_code(request.app[SERVICES], channel)
 
 
 async def stats_one(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from tortoise.exceptions import IntegrityError
 from adapters.wecom import WeComAPIError, WeComError
 from scrm.api.errors import ApiError
 from scrm.autotag.tags import ensure_tag
+from scrm.channels import qr
 from scrm.channels import rotation as rot
 from scrm.channels.models import Channel
 from scrm.channels.spec import ChannelSpec, TagName, apply_changes
@@ -144,6 +145,27 @@ async def archive_channel(services: Services, channel: Channel) -> Channel:
         archived=True, archived_at=now, updated_at=now, next_change_at=None
     )
     return await Channel.get(id=channel.id)
+
+
+async def fetch_code(services: Services, channel: Channel) -> bytes:
+    """WeCom's image of the code: fetched once through the adapter, then kept on the channel.
+
+    What it encodes is read once too (for the SVG). A JSON answer instead of an image is a 502
+    naming its errcode; so is an image without a readable code.
+    """
+    if channel.qr_png is not None:
+        return bytes(channel.qr_png)
+    if not channel.qr_code:
+        raise ApiError(404, "not_found", f"channel {channel.id} has no QR code")
+    if channel.archived:
+        raise ApiError(409, "conflict", f"channel {channel.id} is archived; its code is gone")
+    png = await wecom("QR fetch", services.wecom.fetch_image(channel.qr_code))
+    try:
+        text = qr.decode_code(png)
+    except qr.NotAnImage as exc:
+        raise ApiError(502, "wecom_error", f"QR fetch: {exc}") from None
+    await Channel.filter(id=channel.id).update(qr_png=png, qr_text=text)
+    return png
 
 
 async def _forget_way(services: Services, config_id: str) -> None:
