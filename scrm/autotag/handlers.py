@@ -13,6 +13,7 @@ import logging
 from typing import Any, cast
 
 from scrm.autotag.models import RuleHit
+from scrm.autotag.ordering import customer_lock
 from scrm.autotag.tags import TagPlan, apply_tag_plan, follower_for
 from scrm.chat import EVENT_NAME, ChatMessage, ChatMessageError, parse_chat_message
 from scrm.events.errors import PermanentError
@@ -97,6 +98,14 @@ async def record_hit(match: RuleMatch, message: ChatMessage, customer: str, now:
 
 
 async def act(services: Services, message: ChatMessage, customer: str, hits: list[RuleHit]) -> None:
+    """Perform the fired hits' actions; one customer's messages are decided one at a time."""
+    async with customer_lock(services, customer):
+        await _act(services, message, customer, hits)
+
+
+async def _act(
+    services: Services, message: ChatMessage, customer: str, hits: list[RuleHit]
+) -> None:
     relation = await follower_for(customer, message.staff)
     plan = TagPlan()
     pending = {hit.id: json.loads(hit.actions) for hit in hits}
@@ -108,7 +117,7 @@ async def act(services: Services, message: ChatMessage, customer: str, hits: lis
     for key in set(plan.add) & set(plan.remove):
         plan.remove[key] = "conflict: another rule adds it"
     if (plan.add or plan.remove) and relation is not None:
-        await apply_tag_plan(services, relation, plan)
+        await apply_tag_plan(services, relation, plan, cause=message.msgid)
     for hit in hits:
         for index, action in enumerate(pending[hit.id]):
             if action["outcome"] == PENDING:

@@ -37,6 +37,7 @@ from tortoise.transactions import in_transaction
 from adapters.wecom import WeComAPIError, WeComError
 from adapters.wecom.errors import scrub
 from scrm.db import Database
+from scrm.effects.models import Effect
 from scrm.events.errors import Retry
 
 log = logging.getLogger(__name__)
@@ -179,27 +180,47 @@ class EffectLedger:
             key, token, "done", result=summary(value) if summary else {}, on_done=mirror
         )
 
+    async def find(self, key: str) -> Effect | None:
+        """The ledger's row for ``key``, if an effect was ever claimed under it."""
+        return await Effect.get_or_none(key=key)
+
     async def unsettled(self, subject: str, kind: str) -> list[UnsettledEffect]:
-        """Idempotent effects on ``subject`` whose outcome is unknown (stale or unanswered)."""
+        """Idempotent effects on ``subject`` whose outcome is unknown (stale or unanswered).
+
+        Raises `EffectBusy` while one is still claimed by a live run: its outcome may yet come,
+        so a decision about ``subject`` must wait for it (or for its claim to go stale).
+        """
+        now = self._clock()
         rows = await self._fetch(
-            'SELECT id, "key", kind, request FROM effects WHERE subject = ? AND kind = ? '
-            "AND policy = ? AND (status = 'unknown' OR (status = 'claimed' AND claimed_until < ?)) "
+            'SELECT id, "key", kind, request, status, claimed_until FROM effects '
+            "WHERE subject = ? AND kind = ? AND policy = ? AND status IN ('claimed', 'unknown') "
             "ORDER BY id",
-            [subject, kind, Policy.IDEMPOTENT.value, self._clock()],
+            [subject, kind, Policy.IDEMPOTENT.value],
         )
+        live = [
+            float(row["claimed_until"]) - now
+            for row in rows
+            if row["status"] == "claimed" and float(row["claimed_until"]) >= now
+        ]
+        if live:
+            defer = min(max(live), self.lease) + BUSY_POLL
+            raise EffectBusy(f"a {kind} effect on this subject is in flight", defer=defer)
         return [
             UnsettledEffect(row["id"], row["key"], row["kind"], json.loads(row["request"]))
             for row in rows
         ]
 
-    async def confirm(self, effect: UnsettledEffect, result: Mapping[str, Any]) -> bool:
-        """Close an unsettled effect as ``done``: a fresh read showed it in place."""
+    async def resolve(
+        self, effect: UnsettledEffect, *, done: bool, result: Mapping[str, Any]
+    ) -> bool:
+        """Settle an unsettled effect from a fresh read: ``done`` if it is in place, else a
+        retryable ``failed`` (its own run may take it over again). False if already settled."""
         now = self._clock()
         rows = await self._fetch(
-            "UPDATE effects SET status = 'done', claim_token = NULL, result = ?, updated_at = ?, "
-            "finished_at = ? WHERE id = ? "
+            "UPDATE effects SET status = ?, retryable = ?, claim_token = NULL, result = ?, "
+            "updated_at = ?, finished_at = ? WHERE id = ? "
             "AND (status = 'unknown' OR (status = 'claimed' AND claimed_until < ?)) RETURNING id",
-            [_json(result), now, now, effect.id, now],
+            ["done" if done else "failed", not done, _json(result), now, now, effect.id, now],
         )
         return bool(rows)
 

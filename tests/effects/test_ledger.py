@@ -237,17 +237,29 @@ async def test_cancelled_call_leaves_unknown(ledger: EffectLedger) -> None:
     assert call.calls == 0
 
 
-async def test_unsettled_and_confirm(ledger: EffectLedger, clock: Clock) -> None:
+async def test_unsettled_effects_are_resolved_by_a_fresh_read(
+    ledger: EffectLedger, clock: Clock
+) -> None:
     await crashed_claim(ledger, "mark_tag:a", "mark_tag")
-    await ledger.run("mark_tag:b", "mark_tag", Recorder(), subject="subject")
-    assert await ledger.unsettled("subject", "mark_tag") == []  # live or settled
+    await crashed_claim(ledger, "mark_tag:b", "mark_tag")
+    await ledger.run("mark_tag:c", "mark_tag", Recorder(), subject="subject")
+    assert await ledger.unsettled("other", "mark_tag") == []
+    with pytest.raises(EffectBusy) as busy:  # their runs may still answer: wait for them
+        await ledger.unsettled("subject", "mark_tag")
+    assert 30.0 <= (busy.value.defer or 0) <= 30.1
     clock.now += 31
-    [stale] = await ledger.unsettled("subject", "mark_tag")
-    assert (stale.key, stale.request) == ("mark_tag:a", {"n": 1})
-    assert await ledger.confirm(stale, {"confirmed": "read back"})
-    assert not await ledger.confirm(stale, {})  # settled once
+    stale_a, stale_b = await ledger.unsettled("subject", "mark_tag")
+    assert (stale_a.key, stale_a.request) == ("mark_tag:a", {"n": 1})
+    assert await ledger.resolve(stale_a, done=True, result={"read": "in place"})
+    assert not await ledger.resolve(stale_a, done=False, result={})  # settled once
+    assert await ledger.resolve(stale_b, done=False, result={"read": "not in place"})
+    assert await ledger.unsettled("subject", "mark_tag") == []
     effect = await row("mark_tag:a")
-    assert (effect.status, json.loads(effect.result or "")) == ("done", {"confirmed": "read back"})
+    assert (effect.status, json.loads(effect.result or "")) == ("done", {"read": "in place"})
+    effect = await row("mark_tag:b")
+    assert (effect.status, effect.retryable) == ("failed", True)
+    call = Recorder()  # its own run, delivered again, may still do it
+    assert (await ledger.run("mark_tag:b", "mark_tag", call)).performed and call.calls == 1
 
 
 async def test_unknown_kind_is_refused(ledger: EffectLedger) -> None:
@@ -277,3 +289,14 @@ async def test_many_claimers_of_a_stale_claim_take_it_over_once(
     assert call.calls == 1
     assert [o.performed for o in outcomes].count(True) == 1
     assert (await row("k:stale-race")).attempts == 2
+
+
+def test_the_openapi_document_lists_every_kind_and_status() -> None:
+    from scrm.api.openapi import SPEC_PATH
+    from scrm.effects import STATUSES
+
+    spec = json.loads(SPEC_PATH.read_text())
+    schema = spec["components"]["schemas"]["Effect"]["properties"]
+    assert schema["kind"]["enum"] == list(KINDS)
+    assert schema["status"]["enum"] == list(STATUSES)
+    assert sorted(schema["policy"]["enum"]) == sorted({p.value for p in KINDS.values()})
