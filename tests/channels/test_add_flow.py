@@ -161,3 +161,30 @@ async def test_the_welcome_does_not_wait_behind_a_backlog(stack: Stack) -> None:
     assert len(stack.sandbox.state.sent["welcome"]) == 1
     assert await HandlerRun.filter(status="pending").count() == backlog + 1  # contacts' run too
     assert await HandlerRun.filter(status="pending", handler="channels.on_add").count() == 0
+
+
+async def test_a_half_add_and_its_confirmation_make_one_notice(stack: Stack) -> None:
+    channel = await make_channel(stack)
+    added = await scenarios.add_contact(
+        stack.sandbox.state, None, config_id=channel["config_id"], external_userid="wmHALF00001"
+    )
+    created = added.relation.createtime
+    half = wecom_events.add_half_external_contact(
+        stack.corp_id,
+        "zhangsan",
+        "wmHALF00001",
+        state=channel["state"],
+        welcome_code=added.welcome_code,
+        create_time=created,
+    )
+    full = wecom_events.add_external_contact(
+        stack.corp_id, "zhangsan", "wmHALF00001", state=channel["state"], create_time=created + 5
+    )
+    assert (await stack.sender.send(half)).status == 200
+    await stack.drain()
+    assert (await stack.sender.send(full)).status == 200
+    await stack.drain()
+    assert len(stack.sandbox.state.sent["welcome"]) == 1
+    assert len(stack.sandbox.state.sent["app_message"]) == 1
+    _, stats = await stack.api("GET", f"/api/v1/channels/{channel['id']}/stats")
+    assert stats["adds"] == 1
