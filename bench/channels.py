@@ -39,6 +39,7 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from bench.intake_procs import PG_ADMIN_URL, REDIS_URL  # noqa: E402
 from config import load_settings  # noqa: E402
 from scrm.appkeys import DISPATCHER, INBOX  # noqa: E402
 from scrm.events.inbox import IncomingEvent  # noqa: E402
@@ -86,7 +87,7 @@ async def one_run(rate: int, mode: str, seconds: float, db: str, workdir: Path) 
         "SCRM_WORKER_POLL_INTERVAL": os.environ.get("BENCH_POLL", "1.0"),
     }
     if db == "postgres":
-        env["SCRM_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+        env["SCRM_REDIS_URL"] = REDIS_URL
     settings = load_settings(env)
     sandbox = SandboxServer(SandboxConfig.from_settings(settings.wecom, callback_retry_delay=0.2))
     await sandbox.start()
@@ -233,18 +234,19 @@ async def _pg_database() -> str:
     import asyncpg
 
     name = "scrm_bench_" + uuid.uuid4().hex[:10]
-    admin = await asyncpg.connect("postgres://postgres@127.0.0.1:5432/test")
+    admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return f"postgres://postgres@127.0.0.1:5432/{name}?maxsize=30"
+    # tortoise's asyncpg pool holds 5 connections unless told: the fast lane alone runs 16.
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}?maxsize=30"
 
 
 async def _drop_pg_database(url: str) -> None:
     import asyncpg
 
-    admin = await asyncpg.connect("postgres://postgres@127.0.0.1:5432/test")
+    admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
         name = url.rsplit("/", 1)[1].split("?", 1)[0]
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
