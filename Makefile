@@ -36,6 +36,7 @@ bench: $(STAMP)
 	-$(PY) bench/tagging.py
 	-$(PY) bench/archive.py
 	-$(PY) bench/tickets.py
+	-$(PY) bench/channels.py --db postgres
 
 bench-quick: $(STAMP)
 	-$(PY) bench/intake.py --quick

@@ -33,6 +33,8 @@ from scrm import logsafe
 from scrm.appkeys import SERVICES
 from scrm.autotag import cli as autotag_cli
 from scrm.autotag.handlers import router as autotag_router
+from scrm.channels import cli as channels_cli
+from scrm.channels.handlers import router as channels_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
 from scrm.gctune import freeze_startup_objects, measure_pauses
@@ -44,7 +46,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("scrm")
 
 # Every feature's router, composed here and nowhere else.
-ROUTERS: Sequence[Router] = (contacts_router, archive_router, autotag_router, tickets_router)
+ROUTERS: Sequence[Router] = (
+    contacts_router,
+    channels_router,
+    archive_router,
+    autotag_router,
+    tickets_router,
+)
 
 # Libraries that log routine lifecycle at INFO ("Tortoise-ORM shutdown", APScheduler's
 # "Adding job tentatively" and "Running job" every minute): an operator acts on none of it.
@@ -248,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--customers", type=int, default=5)
     autotag_cli.add_commands(commands)
     archive_cli.add_commands(commands)
+    channels_cli.add_commands(commands)
     mig = commands.add_parser("makemigration", help="(development) write the next migration")
     mig.add_argument("name")
     mig.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
@@ -285,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(migrate_only(settings))
     elif command in archive_cli.COMMANDS:
         return asyncio.run(archive_cli.run_command(args, settings, ROUTERS))
+    elif command in channels_cli.COMMANDS:
+        return asyncio.run(channels_cli.run_command(args, settings))
     elif command == "rules":
         return asyncio.run(autotag_cli.run_command(args, settings))
     elif command == "simulate":

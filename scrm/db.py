@@ -26,6 +26,7 @@ MODEL_MODULES = [
     "scrm.autotag.models",
     "scrm.effects.models",
     "scrm.tickets.models",
+    "scrm.channels.models",
     "archive.models",
     "aerich.models",
 ]

@@ -8,6 +8,7 @@ from archive.checkpoints import sign_checkpoints
 from archive.pull import catch_up
 from archive.retention import apply_retention
 from config import Settings
+from scrm.channels.staffing import rotate_due
 from scrm.events.expiry import expire_content
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
@@ -78,7 +79,15 @@ def ticket_jobs(settings: Settings) -> list[PeriodicJob]:
     ]
 
 
+async def channel_rotation(services: Services) -> None:
+    """Push code members whose rotation change is due (the database holds the due times)."""
+    changed = await rotate_due(services)
+    if changed:
+        log.info("changed the members of %d channel code(s)", changed)
+
+
 JOBS = [
+    PeriodicJob("channel-rotation", channel_rotation, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("archive-pull", archive_pull, every_seconds=MINUTE, lease_seconds=5 * MINUTE),
     PeriodicJob("archive-checkpoints", archive_checkpoints, every_seconds=HOUR),
     PeriodicJob("archive-retention", archive_retention, every_seconds=6 * HOUR),

@@ -46,7 +46,8 @@ class HandlerRun(Model):
     class Meta:
         table = "handler_runs"
         unique_together = (("event", "handler"),)
-        indexes = (("status", "next_attempt_at"),)
+        # The second one serves the fast lane's claim (a few named handlers, e.g. welcomes).
+        indexes = (("status", "next_attempt_at"), ("handler", "status", "next_attempt_at"))
 
 
 class HandlerAttempt(Model):

@@ -40,6 +40,8 @@ class Services:
     seal: ContentSeal | None = None
     # Ticket notices: robot, app and email senders, links.
     tickets: TicketRuntime | None = None
+    # The self-built app (SCRM_AGENT_ID/SCRM_AGENT_SECRET) for app messages; None: not set up.
+    agent: WeComClient | None = None
 
     @cached_property
     def effects(self) -> EffectLedger:

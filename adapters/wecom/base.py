@@ -16,7 +16,12 @@ import aiohttp
 from adapters.kv.base import KVStore
 from adapters.wecom.backoff import RetryPolicy
 from adapters.wecom.credentials import CachedCredential
-from adapters.wecom.errors import TOKEN_EXPIRED_ERRCODES, WeComAPIError, WeComAuthError
+from adapters.wecom.errors import (
+    TOKEN_EXPIRED_ERRCODES,
+    WeComAPIError,
+    WeComAuthError,
+    WeComError,
+)
 from adapters.wecom.transport import decode_json, exchange
 
 log = logging.getLogger("adapters.wecom")
@@ -88,6 +93,21 @@ class TokenClient:
                 raise
 
         return await self._retry.run(attempt, f"{method} {path}")
+
+    async def _download(self, url: str) -> bytes:
+        """GET an absolute URL WeCom handed out (no token); an errcode answer raises it."""
+        what = "GET image"
+
+        async def attempt() -> bytes:
+            response = await exchange(
+                self._session, "GET", url, params=None, json=None, timeout=self._timeout, what=what
+            )
+            if not response.is_json:
+                return response.body
+            decode_json(response, what)  # raises the errcode's typed error
+            raise WeComError(f"{what}: the answer is JSON, not an image")
+
+        return await self._retry.run(attempt, what)
 
     async def _send(
         self, method: str, path: str, query: dict[str, str], json: Any, binary: bool

@@ -165,6 +165,53 @@ class WeComClient(TokenClient):
         data = await self._request("POST", f"{EXTERNAL}/add_contact_way", json=body)
         return ContactWay(config_id=data["config_id"], qr_code=data.get("qr_code") or None)
 
+    async def update_contact_way(
+        self,
+        config_id: str,
+        *,
+        user: Sequence[str] | None = None,
+        party: Sequence[int] | None = None,
+        state: str | None = None,
+        remark: str | None = None,
+        skip_verify: bool | None = None,
+        style: int | None = None,
+    ) -> None:
+        """Overwrite fields of a way (``type`` and ``scene`` cannot change); None = keep."""
+        body: dict[str, Any] = {"config_id": config_id}
+        body |= {
+            k: v
+            for k, v in {
+                "remark": remark,
+                "skip_verify": skip_verify,
+                "style": style,
+                "state": state,
+                "user": None if user is None else list(user),
+                "party": None if party is None else list(party),
+            }.items()
+            if v is not None
+        }
+        await self._request("POST", f"{EXTERNAL}/update_contact_way", json=body)
+
+    async def del_contact_way(self, config_id: str) -> None:
+        """Delete a way: its QR code stops working (customers who added stay)."""
+        await self._request("POST", f"{EXTERNAL}/del_contact_way", json={"config_id": config_id})
+
+    async def get_contact_way(self, config_id: str) -> dict[str, Any]:
+        """The way as WeCom keeps it (``type``, ``scene``, ``user``, ``state``, ``qr_code`` …)."""
+        data = await self._request(
+            "POST", f"{EXTERNAL}/get_contact_way", json={"config_id": config_id}
+        )
+        way: dict[str, Any] = data.get("contact_way") or {}
+        return way
+
+    async def fetch_image(self, url: str) -> bytes:
+        """The image behind a URL WeCom issued (a way's ``qr_code``); no token is sent.
+
+        A JSON answer instead of an image raises its errcode (`WeComAPIError`), or
+        `WeComError` when it carries none.
+        """
+        return await self._download(url)
+
     async def send_welcome_msg(
         self,
         welcome_code: str,

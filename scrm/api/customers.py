@@ -8,6 +8,7 @@ from aiohttp import web
 
 from scrm.api.errors import ApiError
 from scrm.api.params import path_userid
+from scrm.channels.customers import attribution_of
 from scrm.models import Customer, FollowRelation
 
 
@@ -19,7 +20,8 @@ async def get_customer(request: web.Request) -> web.Response:
     relations = (
         await FollowRelation.filter(customer=customer).order_by("id").prefetch_related("tags")
     )
-    return web.json_response(customer_json(customer, relations))
+    attribution = await attribution_of(external_userid)  # source channel and later touches
+    return web.json_response(customer_json(customer, relations) | attribution)
 
 
 def customer_json(customer: Customer, relations: list[FollowRelation]) -> dict[str, Any]:

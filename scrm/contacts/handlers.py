@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from adapters.wecom import WeComAPIError
+from scrm.channels.attribution import after_contact_synced
 from scrm.contacts import service
 from scrm.events.errors import PermanentError
 from scrm.events.router import EventRecord, Router
@@ -65,6 +66,8 @@ async def sync_contact(event: EventRecord, services: Services) -> None:
         status=status,
         now=services.clock(),
     )
+    if not event.name.endswith("edit_external_contact"):  # an add: its channel's tags, notice
+        await after_contact_synced(event, services, userid, detail)
 
 
 @router.on(f"{CONTACT}.del_external_contact", f"{CONTACT}.del_follow_user")

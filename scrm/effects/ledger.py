@@ -58,6 +58,7 @@ KINDS: dict[str, Policy] = {
     "send_appchat": Policy.AT_MOST_ONCE,
     "robot_send": Policy.AT_MOST_ONCE,
     "send_email": Policy.AT_MOST_ONCE,
+    "update_contact_way": Policy.IDEMPOTENT,  # channels: who is on a code (same set = same)
 }
 STATUSES = ("claimed", "done", "failed", "unknown")
 KEY_MAX = 255

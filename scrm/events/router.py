@@ -42,18 +42,27 @@ class Router:
     name: str
     routes: dict[str, list[tuple[str, Handler]]] = field(default_factory=dict)
     ignored: dict[str, str] = field(default_factory=dict)
+    fast: set[str] = field(default_factory=set)
 
-    def register(self, event_name: str, handler: Handler, *, name: str | None = None) -> None:
+    def register(
+        self, event_name: str, handler: Handler, *, name: str | None = None, fast: bool = False
+    ) -> None:
+        """``fast``: the handler's runs also have their own worker lane (see `Worker`), for
+        work with a deadline (a welcome message) that must not wait behind a backlog."""
         handler_name = f"{self.name}.{name or handler.__name__}"
         entries = self.routes.setdefault(event_name, [])
         if any(existing == handler_name for existing, _ in entries):
             raise ValueError(f"{handler_name} is already registered for {event_name}")
         entries.append((handler_name, handler))
+        if fast:
+            self.fast.add(handler_name)
 
-    def on(self, *event_names: str, name: str | None = None) -> Callable[[Handler], Handler]:
+    def on(
+        self, *event_names: str, name: str | None = None, fast: bool = False
+    ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             for event_name in event_names:
-                self.register(event_name, handler, name=name)
+                self.register(event_name, handler, name=name, fast=fast)
             return handler
 
         return decorate
@@ -71,6 +80,7 @@ class Dispatcher:
         self._handlers: dict[str, Handler] = {}
         self._ignored: dict[str, str] = {}
         self._unknown_seen: set[str] = set()
+        self.fast_handlers: set[str] = set()
         for router in routers:
             self.include(router)
 
@@ -82,6 +92,7 @@ class Dispatcher:
                 self._handlers[handler_name] = handler
                 self._by_event.setdefault(event_name, []).append(handler_name)
         self._ignored.update(router.ignored)
+        self.fast_handlers |= router.fast
 
     def handlers_for(self, event_name: str) -> list[str]:
         """Names of the handlers an event fans out to; logs unknown events once."""

@@ -17,7 +17,16 @@ import aiohttp
 from aiohttp import web, web_log
 
 from adapters.wecom.errors import scrub
-from scrm.sandbox import admin, contacts, messages, miniprogram, oauth, tags, tokens
+from scrm.sandbox import (
+    admin,
+    contact_ways,
+    contacts,
+    messages,
+    miniprogram,
+    oauth,
+    tags,
+    tokens,
+)
 from scrm.sandbox.config import SandboxConfig
 from scrm.sandbox.persist import StateSaver
 from scrm.sandbox.sender import CallbackSender
@@ -119,7 +128,7 @@ def create_sandbox_app(config: SandboxConfig, state: SandboxState | None = None)
         app.on_cleanup.append(_save_state)
     app.cleanup_ctx.append(_client_session)
     app.on_shutdown.append(_release_hangs)
-    for area in (tokens, contacts, tags, messages, oauth, miniprogram, admin):
+    for area in (tokens, contacts, contact_ways, tags, messages, oauth, miniprogram, admin):
         area.register(app)
     return app
 

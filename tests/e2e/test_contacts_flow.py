@@ -20,7 +20,7 @@ async def test_add_contact_creates_customer_with_channel(stack: Stack) -> None:
     )
     delivery = await stack.sender.send(xml)
     assert (delivery.status, delivery.attempts, delivery.body) == (200, 1, b"")
-    assert await stack.drain() == 1
+    assert await stack.drain() == 2  # contacts.sync_contact and channels.on_add
     status, customer = await stack.api("GET", "/api/v1/customers/wmCUSTOMER0001")
     assert status == 200
     assert customer["state"] == "fair_2026"
@@ -48,9 +48,9 @@ async def test_three_identical_deliveries_make_one_event(stack: Stack) -> None:
     assert stack.metric("scrm_callback_seconds_count") == 3  # every acknowledged delivery
     assert 1 <= stack.metric("scrm_inbox_commit_seconds_count") <= 3
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    assert stats == {
+    assert stats == {  # contacts, channels
         "events": {"received": 1},
-        "runs": {"pending": 0, "running": 0, "done": 1, "dead": 0, "expired": 0},
+        "runs": {"pending": 0, "running": 0, "done": 2, "dead": 0, "expired": 0},
     }
 
 
@@ -71,7 +71,7 @@ async def test_late_add_after_del_does_not_resurrect(stack: Stack) -> None:
         userid="zhangsan", customer__external_userid="wmCUSTOMER0003"
     )
     assert (relation.status, relation.ended_reason) == ("ended", "del_follow_user")
-    assert await HandlerRun.filter(status="done").count() == 2
+    assert await HandlerRun.filter(status="done").count() == 3  # del; add: contacts, channels
 
 
 async def test_delete_keeps_relation_for_history(stack: Stack) -> None:
