@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from scrm.api.errors import ApiError, json_body
-from scrm.api.params import int_param
+from scrm.api.params import int_param, path_id
 from scrm.appkeys import SERVICES
 from scrm.channels import qr
 from scrm.channels.customers import list_customers
@@ -195,10 +195,10 @@ def _flag(request: web.Request, name: str) -> bool | None:
 
 
 async def _channel(request: web.Request) -> Channel:
-    raw = request.match_info["channel_id"]
-    channel = await Channel.get_or_none(id=int(raw)) if raw.isdigit() and len(raw) <= 18 else None
+    channel_id = path_id(request, "channel_id", "channel")
+    channel = await Channel.get_or_none(id=channel_id)
     if channel is None:
-        raise ApiError(404, "not_found", f"channel {raw} does not exist")
+        raise ApiError(404, "not_found", f"channel {channel_id} does not exist")
     return channel
 
 
