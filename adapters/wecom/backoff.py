@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from adapters.backoff import backoff_delay
-from adapters.wecom.errors import WeComError
+from adapters.wecom.errors import WeComConnectionError, WeComError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -33,14 +33,23 @@ class RetryPolicy:
             attempt, base=self.base, cap=self.cap, jitter=self.jitter, rand=random.random()
         )
 
-    async def run(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
-        """Call ``operation`` until it succeeds, fails terminally or runs out of tries."""
+    async def run(
+        self, operation: Callable[[], Awaitable[T]], what: str, *, resend_safe: bool = True
+    ) -> T:
+        """Call ``operation`` until it succeeds, fails terminally or runs out of tries.
+
+        ``resend_safe=False`` is for a send that must happen at most once (a welcome, a
+        notice): after a timeout or a broken connection the request may have arrived, so it is
+        not sent again here — the effect ledger records the outcome as unknown. An errcode
+        that says WeCom refused it (-1 busy, 45009 rate limit) is still retried.
+        """
         attempt = 1
         while True:
             try:
                 return await operation()
             except WeComError as exc:
-                if not exc.retryable or attempt >= self.tries:
+                may_have_arrived = isinstance(exc, WeComConnectionError) and not resend_safe
+                if not exc.retryable or attempt >= self.tries or may_have_arrived:
                     raise
                 delay = self.delay(attempt)
                 log.warning("%s failed (%s), retry %d in %.2fs", what, exc, attempt, delay)

@@ -63,6 +63,7 @@ class TokenClient:
         json: Any = None,
         auth: bool = True,
         binary: bool = False,
+        resend_safe: bool = True,
     ) -> Any:
         """Call ``path`` and return its JSON dict (or raw bytes when ``binary`` and not JSON)."""
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
@@ -92,7 +93,7 @@ class TokenClient:
                     ) from None
                 raise
 
-        return await self._retry.run(attempt, f"{method} {path}")
+        return await self._retry.run(attempt, f"{method} {path}", resend_safe=resend_safe)
 
     async def _download(self, url: str) -> bytes:
         """GET an absolute URL WeCom handed out (no token); an errcode answer raises it."""

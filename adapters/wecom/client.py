@@ -222,7 +222,7 @@ class WeComClient(TokenClient):
         body: dict[str, Any] = {"welcome_code": welcome_code}
         body |= {"text": {"content": text}} if text else {}
         body |= {"attachments": list(attachments)} if attachments else {}
-        await self._request("POST", f"{EXTERNAL}/send_welcome_msg", json=body)
+        await self._request("POST", f"{EXTERNAL}/send_welcome_msg", json=body, resend_safe=False)
 
     # -- tags --------------------------------------------------------------------------------
 
@@ -305,7 +305,7 @@ class WeComClient(TokenClient):
                 "duplicate_check_interval": duplicate_check_interval,
             }
         return MessageSendResult.from_api(
-            await self._request("POST", "/cgi-bin/message/send", json=body)
+            await self._request("POST", "/cgi-bin/message/send", json=body, resend_safe=False)
         )
 
     async def send_appchat(
@@ -313,7 +313,7 @@ class WeComClient(TokenClient):
     ) -> None:
         """Post into an app group chat (应用群聊) created by this same app."""
         body = {"chatid": chatid, "msgtype": msgtype, msgtype: dict(content), "safe": safe}
-        await self._request("POST", "/cgi-bin/appchat/send", json=body)
+        await self._request("POST", "/cgi-bin/appchat/send", json=body, resend_safe=False)
 
     # -- directory ---------------------------------------------------------------------------
 

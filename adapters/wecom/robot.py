@@ -55,7 +55,7 @@ class RobotWebhookClient:
             )
             decode_json(response, what)
 
-        await self._retry.run(attempt, what)
+        await self._retry.run(attempt, what, resend_safe=False)  # a message: at most once
 
     async def send_text(
         self, key: Secret | str, content: str, mentioned_list: Sequence[str] = ()
