@@ -117,15 +117,7 @@ def create_app(
             session = await opened.enter_async_context(aiohttp.ClientSession())
             client = WeComClient.for_customers(session, kv, wecom)
             # The self-built app sends app messages (message/send) with its own secret.
-            agent = WeComClient(
-                session,
-                kv,
-                corp_id=wecom.corp_id,
-                secret=wecom.agent_secret,
-                api_base=wecom.api_base,
-                timeout=wecom.request_timeout,
-                token_name="agent",  # noqa: S106 - a cache name, not a secret
-            )
+            agent = WeComClient.for_agent(session, kv, wecom)
             services = Services(
                 settings,
                 db,
@@ -172,16 +164,7 @@ def ticket_runtime(
     """The senders ticket notices use: robots (no retries: the notices queue backs off)."""
     wecom = settings.wecom
     once = RetryPolicy(tries=1)
-    agent = WeComClient(
-        session,
-        kv,
-        corp_id=wecom.corp_id,
-        secret=wecom.agent_secret,
-        api_base=wecom.api_base,
-        timeout=wecom.request_timeout,
-        token_name="agent",  # noqa: S106 - a cache name, not a secret
-        retry=once,
-    )
+    agent = WeComClient.for_agent(session, kv, wecom, retry=once)
     tickets = settings.tickets
     mailer = None
     if tickets.smtp_host:

@@ -86,6 +86,27 @@ class WeComClient(TokenClient):
             retry=retry,
         )
 
+    @classmethod
+    def for_agent(
+        cls,
+        session: aiohttp.ClientSession,
+        kv: KVStore,
+        wecom: WeComSettings,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> WeComClient:
+        """The self-built app's client: app messages, app chats, the directory."""
+        return cls(
+            session,
+            kv,
+            corp_id=wecom.corp_id,
+            secret=wecom.agent_secret,
+            api_base=wecom.api_base,
+            timeout=wecom.request_timeout,
+            token_name="agent",  # noqa: S106 - a cache name, not a secret
+            retry=retry,
+        )
+
     def __repr__(self) -> str:
         return f"WeComClient(corp_id={self.corp_id!r}, api_base={self._api_base!r})"
 

@@ -122,14 +122,7 @@ async def _services(settings: Settings) -> AsyncIterator[Services]:
     wecom = settings.wecom
     try:
         async with aiohttp.ClientSession() as session:
-            client = WeComClient(
-                session,
-                kv,
-                corp_id=wecom.corp_id,
-                secret=wecom.contact_secret,
-                api_base=wecom.api_base,
-                timeout=wecom.request_timeout,
-            )
+            client = WeComClient.for_customers(session, kv, wecom)
             yield Services(settings, db, kv, Metrics(), client, clock=time.time)
     finally:
         await kv.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -90,7 +91,9 @@ async def test_bad_input_is_422_naming_the_field(
 ) -> None:
     stack.sandbox.state.add_staff("zhangsan")
     status, body = await create(stack, **fields)
-    assert (status, body["error"]["field"]) == (422, field), body
+    # text no database stores (NUL) is refused with 400 while the body is read (json_body)
+    expected = 400 if "\\u0000" in json.dumps(fields) else 422
+    assert (status, body["error"]["field"]) == (expected, field), body
     assert stack.sandbox_calls("add_contact_way") == []
 
 
