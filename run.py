@@ -29,11 +29,18 @@ from scrm.channels.handlers import router as channels_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
 from scrm.gctune import freeze_startup_objects, measure_pauses
+from scrm.leads.handlers import router as leads_router
 
 log = logging.getLogger("scrm")
 
 # Every feature's router, composed here and nowhere else.
-ROUTERS: Sequence[Router] = (contacts_router, channels_router, archive_router, autotag_router)
+ROUTERS: Sequence[Router] = (
+    contacts_router,
+    channels_router,
+    archive_router,
+    autotag_router,
+    leads_router,
+)
 
 
 def build_app(settings: Settings) -> web.Application:

@@ -93,6 +93,8 @@ class Settings:
     sandbox: bool = False
     sandbox_port: int = 8081
     max_body_bytes: int = 64 * 1024
+    # Where customers reach this service (form QR codes, links in app messages).
+    public_url: str = "http://127.0.0.1:8080"
     var_dir: Path = Path("var")
     log_level: str = "INFO"
     wecom: WeComSettings = field(
@@ -302,9 +304,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if len(admin_token.value) < 16:
         raise ConfigError("SCRM_ADMIN_TOKEN", "must be at least 16 characters")
 
+    host = src.get("host", _str, "127.0.0.1")
+    port = src.get("port", _int_in(0, 65535), 8080)
     return Settings(
-        host=src.get("host", _str, "127.0.0.1"),
-        port=src.get("port", _int_in(0, 65535), 8080),
+        host=host,
+        port=port,
+        public_url=src.get("public_url", _http_url, f"http://{host}:{port}").rstrip("/"),
         database_url=src.get("database_url", _database_url, f"sqlite://{var_dir}/scrm.db"),
         redis_url=src.get("redis_url", _redis_url, None),
         admin_token=admin_token,

@@ -19,6 +19,7 @@ from aiohttp import web
 from adapters.kv import KVStore, open_kv
 from adapters.wecom import WeComClient
 from archive import api as archive_api
+from archive.pii import FieldSeal
 from archive.pull import attach_puller
 from archive.runtime import open_archive
 from callbacks.crypto import CallbackCrypto
@@ -38,6 +39,8 @@ from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
 from scrm.events.worker import Worker
 from scrm.jobs import JOBS
+from scrm.leads import api as leads_api
+from scrm.leads import web as leads_web
 from scrm.metrics import Metrics
 from scrm.scheduler import Scheduler
 from scrm.services import Services
@@ -84,6 +87,8 @@ def create_app(
         events,
         effects_api,
         channels_api,
+        leads_api,
+        leads_web,
         customers,
         messages,
         autotag_api,
@@ -132,6 +137,7 @@ def create_app(
                 autotag=AutoTagRuntime(RuleCatalog(kv)),
                 archive=archive_runtime,
                 agent=agent if wecom.agent_id and wecom.agent_secret else None,
+                pii=FieldSeal(archive_runtime),
             )
             app[SERVICES] = services
             stop = asyncio.Event()

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "scrm.autotag.models",
     "scrm.effects.models",
     "scrm.channels.models",
+    "scrm.leads.models",
     "archive.models",
     "aerich.models",
 ]

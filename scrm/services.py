@@ -16,6 +16,7 @@ from scrm.metrics import Metrics
 
 if TYPE_CHECKING:
     from adapters.wecom import WeComClient
+    from archive.pii import FieldSeal
     from archive.runtime import ArchiveRuntime
     from scrm.autotag.runtime import AutoTagRuntime
     from scrm.events.inbox import Inbox
@@ -36,6 +37,8 @@ class Services:
     archive: ArchiveRuntime | None = None
     # The self-built app (SCRM_AGENT_ID/SCRM_AGENT_SECRET) for app messages; None: not set up.
     agent: WeComClient | None = None
+    # Seals and key-hashes personal fields (a lead's phone); keys stay inside archive/.
+    pii: FieldSeal | None = None
 
     @cached_property
     def effects(self) -> EffectLedger:
