@@ -65,51 +65,63 @@ async def open_leads(userids: list[str]) -> dict[str, int]:
 async def assign_lead(services: Services, lead_id: int) -> str | None:
     """Assign an unowned, unpooled open lead; the new owner (None: pooled or nothing to do).
 
-    The notice is `notify_owner`'s, called after (by the handler), so a retried run whose
-    assignment was stored still sends it — once, the ledger's key names the assignment.
+    Assignments on one channel are decided one at a time (a KV lock per channel), so the
+    round-robin turn (the channel's count of rule assignments, from the database) and the
+    caps are exact across processes. The notice is `notify_owner`'s, called after (by the
+    handler), so a retried run whose assignment was stored still sends it — once, the
+    ledger's key names the assignment.
     """
-    async with services.kv.lock(f"lead:{lead_id}", ttl=LOCK_TTL, wait=5.0):
-        lead = await Lead.get_or_none(id=lead_id)
-        if lead is None or lead.owner or lead.pooled or lead.status not in OPEN_STATUSES:
-            return None
-        channel = await Channel.get(id=lead.channel_id)  # type: ignore[attr-defined]
-        rule = (channel.options or {}).get("assignment") or {"rule": "round_robin"}
-        answers = {"name": lead.name, "company": lead.company, **(lead.answers or {})}
-        members = [*candidates(rule, channel.staff or [], answers), *(rule.get("backup") or [])]
-        now = services.clock()
-        turn = await services.kv.incr(f"leads:turn:{channel.id}") - 1
-        userid = choose_assignee(
-            rule,
-            channel.staff or [],
-            answers,
-            assigned_today=await assigned_today(members, now),
-            open_leads=await open_leads(members),
-            turn=turn,
-        )
-        async with in_transaction():
-            if userid is None:
-                await Lead.filter(id=lead.id).update(pooled=True, updated_at=now)
-                await LeadEvent.create(
-                    lead_id=lead.id,
-                    kind="pooled",
-                    actor="system",
-                    reason="every member is at the daily cap",
-                    at=now,
-                )
-                log.info("lead %d: everyone at the daily cap; it goes to the pool", lead.id)
-                return None
-            version = lead.assign_version + 1
-            await Lead.filter(id=lead.id).update(
-                owner=userid, assigned_at=now, assign_version=version, updated_at=now
-            )
+    lead = await Lead.get_or_none(id=lead_id)
+    if lead is None:
+        return None
+    channel_id = lead.channel_id  # type: ignore[attr-defined]
+    async with services.kv.lock(f"lead-assign:{channel_id}", ttl=LOCK_TTL, wait=10.0):
+        return await _assign(services, lead_id)
+
+
+async def _assign(services: Services, lead_id: int) -> str | None:
+    lead = await Lead.get(id=lead_id)
+    if lead.owner or lead.pooled or lead.status not in OPEN_STATUSES:
+        return None
+    channel = await Channel.get(id=lead.channel_id)  # type: ignore[attr-defined]
+    rule = (channel.options or {}).get("assignment") or {"rule": "round_robin"}
+    answers = {"name": lead.name, "company": lead.company, **(lead.answers or {})}
+    members = [*candidates(rule, channel.staff or [], answers), *(rule.get("backup") or [])]
+    now = services.clock()
+    turn = await LeadEvent.filter(
+        kind="assigned", actor="system", lead__channel_id=channel.id
+    ).count()
+    userid = choose_assignee(
+        rule,
+        channel.staff or [],
+        answers,
+        assigned_today=await assigned_today(members, now),
+        open_leads=await open_leads(members),
+        turn=turn,
+    )
+    async with in_transaction():
+        if userid is None:
+            await Lead.filter(id=lead.id).update(pooled=True, updated_at=now)
             await LeadEvent.create(
                 lead_id=lead.id,
-                kind="assigned",
-                userid=userid,
+                kind="pooled",
                 actor="system",
-                reason=str(rule.get("rule")),
+                reason="every member is at the daily cap",
                 at=now,
             )
+            log.info("lead %d: everyone at the daily cap; it goes to the pool", lead.id)
+            return None
+        await Lead.filter(id=lead.id).update(
+            owner=userid, assigned_at=now, assign_version=lead.assign_version + 1, updated_at=now
+        )
+        await LeadEvent.create(
+            lead_id=lead.id,
+            kind="assigned",
+            userid=userid,
+            actor="system",
+            reason=str(rule.get("rule")),
+            at=now,
+        )
     return userid
 
 

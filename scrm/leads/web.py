@@ -87,7 +87,8 @@ async def post_form(request: web.Request) -> web.Response:
         return _gone()
     if request.content_length is None or request.content_length > MAX_FORM_BYTES:
         return notice("提交失败", "提交失败", "提交的内容过大或格式不正确。", status=400)
-    if await _limited(services, f"lead-form:ip:{request.remote or '-'}", IP_LIMIT):
+    # Per address and code: a fair's shared Wi-Fi spreads over its codes' limits.
+    if await _limited(services, f"lead-form:ip:{state}:{request.remote or '-'}", IP_LIMIT):
         return _too_many()
     try:
         data = await request.post()
