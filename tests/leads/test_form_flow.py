@@ -186,3 +186,16 @@ async def test_form_channel_bad_settings_are_422_naming_the_field(stack: Stack) 
     status, error = await stack.api("POST", "/api/v1/channels", json=body)
     assert (status, error["error"]["field"]) == (422, "fields")
     assert stack.sandbox_calls("add_contact_way") == []
+
+
+async def test_a_form_channels_qrcode_opens_the_public_form(stack: Stack) -> None:
+    from scrm.channels.qr import decode_code
+
+    channel = await form_channel(stack)
+    status, png = await stack.api("GET", f"/api/v1/channels/{channel['id']}/qrcode.png")
+    assert status == 200
+    assert decode_code(png) == f"{stack.settings.public_url}/c/{channel['state']}"
+    status, poster = await stack.api("GET", f"/api/v1/channels/{channel['id']}/qrcode.png?poster=1")
+    assert status == 200 and poster[:8] == b"\x89PNG\r\n\x1a\n"
+    status, svg = await stack.api("GET", f"/api/v1/channels/{channel['id']}/qrcode.svg")
+    assert status == 200 and svg.startswith(b"<?xml")
