@@ -9,6 +9,7 @@ stored, and a refusal is a 502 naming the errcode with nothing stored. Deleting 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 
 from adapters.wecom import WeComAPIError, WeComError
 from scrm.api.errors import ApiError
-from scrm.autotag.tags import ensure_tag
+from scrm.autotag.tags import TagUnavailable, ensure_tag
 from scrm.channels import qr
 from scrm.channels import rotation as rot
 from scrm.channels.models import Channel
@@ -44,8 +45,16 @@ async def wecom(what: str, call: Awaitable[T]) -> T:
 async def resolve_tags(services: Services, tags: tuple[TagName, ...]) -> list[dict[str, Any]]:
     """The channel's tags with their corp tag ids, created in WeCom when missing."""
     resolved = []
+    cause = "channel-request:" + secrets.token_hex(8)  # one API request: one effect per tag
     for tag in tags:
-        corp_tag = await wecom("add_corp_tag", ensure_tag(services, tag.name, tag.group))
+        try:
+            corp_tag = await wecom(
+                "add_corp_tag", ensure_tag(services, tag.name, tag.group, cause=cause)
+            )
+        except TagUnavailable as exc:
+            raise ApiError(
+                502, "wecom_error", f"add_corp_tag for tag {tag.name!r}: {exc.outcome}"
+            ) from None
         resolved.append({**tag.to_json(), "tag_id": corp_tag.tag_id})
     return resolved
 

@@ -10,8 +10,6 @@ from scrm.sandbox import events as wecom_events
 from scrm.sandbox import scenarios
 from tests.e2e.conftest import Stack
 
-pytest_plugins = ["tests.e2e.conftest"]
-
 WELCOME = {
     "text": "您好，欢迎光临展位！",
     "link": {"title": "展会手册", "url": "https://example.com/a"},

@@ -9,8 +9,6 @@ import pytest
 from scrm.channels.models import Channel
 from tests.e2e.conftest import Stack
 
-pytest_plugins = ["tests.e2e.conftest"]
-
 
 async def create(stack: Stack, **fields: Any) -> tuple[int, Any]:
     body = {"name": "展会 2026", "staff": ["zhangsan"]} | fields

@@ -6,8 +6,6 @@ from scrm.sandbox import events as wecom_events
 from tests.channels.test_add_flow import make_channel, scan
 from tests.e2e.conftest import Stack
 
-pytest_plugins = ["tests.e2e.conftest"]
-
 
 async def ids(stack: Stack, query: str) -> list[str]:
     status, page = await stack.api("GET", f"/api/v1/customers?{query}")

@@ -15,7 +15,6 @@ from PIL import Image
 from scrm.channels.models import Channel
 from tests.e2e.conftest import Stack
 
-pytest_plugins = ["tests.e2e.conftest"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,7 +66,7 @@ async def test_the_poster_carries_the_same_code(stack: Stack, tmp_path: Path) ->
     assert decode(poster) == [channel["qr_code"]]
     out = os.environ.get("SCRM_TEST_POSTER_OUT")  # to look at it: a path to write it to
     if out:
-        Path(out).write_bytes(poster)
+        Path(out).write_bytes(poster)  # noqa: ASYNC240 - a debugging aid, off by default
 
 
 async def test_the_svg_re_encodes_the_same_text(stack: Stack) -> None:

@@ -13,8 +13,6 @@ from scrm.models import HandlerRun
 from tests.channels.test_add_flow import scan
 from tests.e2e.conftest import Stack
 
-pytest_plugins = ["tests.e2e.conftest"]
-
 
 def at(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()

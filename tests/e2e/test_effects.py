@@ -13,6 +13,7 @@ import pytest
 
 from scrm.appkeys import DISPATCHER, SERVICES
 from scrm.autotag.models import RuleHit
+from scrm.effects.models import Effect
 from scrm.events.worker import Worker
 from scrm.models import CorpTag, Event, HandlerRun
 from scrm.sandbox import events as wecom_events
@@ -156,6 +157,7 @@ async def test_a_terminal_error_creating_the_tag_fails_the_action_not_the_run(
 
 async def test_effects_api_lists_filters_and_pages(stack: Stack) -> None:
     [customer] = await add_customers(stack, 1)
+    await Effect.filter(kind="send_app_message").delete()  # the adds' new-customer notices
     await post(stack, "/api/v1/tag-rules", RULE, expect=201)
     await post(stack, "/api/v1/messages", [message("a1", customer)])
     await stack.drain()
