@@ -9,8 +9,6 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.leads.flows import Visitor, form_channel
 
-pytest_plugins = ["tests.e2e.conftest"]
-
 
 async def three_leads(stack: Stack) -> Any:
     channel = await form_channel(stack)

@@ -14,8 +14,6 @@ from scrm.models import HandlerRun
 from tests.e2e.conftest import Stack
 from tests.leads.flows import Visitor, form_channel
 
-pytest_plugins = ["tests.e2e.conftest"]
-
 PHONE = "13812345678"
 
 
