@@ -8,6 +8,7 @@ from archive.checkpoints import sign_checkpoints
 from archive.pull import catch_up
 from archive.retention import apply_retention
 from scrm.channels.staffing import rotate_due
+from scrm.leads.followups import send_due_reminders
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
 
@@ -46,7 +47,15 @@ async def channel_rotation(services: Services) -> None:
         log.info("changed the members of %d channel code(s)", changed)
 
 
+async def followup_reminders(services: Services) -> None:
+    """Send follow-up reminders that are due (the database holds the due times)."""
+    sent = await send_due_reminders(services)
+    if sent:
+        log.info("sent %d follow-up reminder(s)", sent)
+
+
 JOBS = [
+    PeriodicJob("followup-reminders", followup_reminders, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("channel-rotation", channel_rotation, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("archive-pull", archive_pull, every_seconds=MINUTE, lease_seconds=5 * MINUTE),
     PeriodicJob("archive-checkpoints", archive_checkpoints, every_seconds=HOUR),

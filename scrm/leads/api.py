@@ -12,9 +12,12 @@ from scrm.api.errors import ApiError, json_body
 from scrm.api.params import int_param
 from scrm.appkeys import SERVICES
 from scrm.leads.assign import reassign_lead
+from scrm.leads.followups import add_followup, followup_json, parse_followup
 from scrm.leads.models import STATUSES, Lead, LeadEvent
 from scrm.leads.phone import parse_phone
 from scrm.leads.service import event_json, lead_json, phone_hash
+from scrm.leads.timeline import customer_timeline
+from scrm.models import Customer
 
 # Allowed moves: forward through the funnel, or lost from any open status.
 NEXT = {
@@ -139,7 +142,37 @@ async def _lead(request: web.Request) -> Lead:
     return lead
 
 
+async def lead_followup(request: web.Request) -> web.Response:
+    lead = await _lead(request)
+    fields = parse_followup(await json_body(request))
+    followup = await add_followup(request.app[SERVICES], fields, lead=lead)
+    return web.json_response(followup_json(followup), status=201)
+
+
+async def customer_followup(request: web.Request) -> web.Response:
+    external_userid = await _customer(request)
+    fields = parse_followup(await json_body(request))
+    followup = await add_followup(request.app[SERVICES], fields, external_userid=external_userid)
+    return web.json_response(followup_json(followup), status=201)
+
+
+async def timeline(request: web.Request) -> web.Response:
+    external_userid = await _customer(request)
+    items = await customer_timeline(external_userid)
+    return web.json_response({"external_userid": external_userid, "items": items})
+
+
+async def _customer(request: web.Request) -> str:
+    external_userid = request.match_info["external_userid"]
+    if len(external_userid) > 64 or not await Customer.exists(external_userid=external_userid):
+        raise ApiError(404, "not_found", f"customer {external_userid} does not exist")
+    return external_userid
+
+
 def register(app: web.Application) -> None:
     app.router.add_get("/api/v1/leads", list_leads)
     app.router.add_get("/api/v1/leads/{lead_id}", get_lead)
     app.router.add_patch("/api/v1/leads/{lead_id}", patch_lead)
+    app.router.add_post("/api/v1/leads/{lead_id}/followups", lead_followup)
+    app.router.add_post("/api/v1/customers/{external_userid}/followups", customer_followup)
+    app.router.add_get("/api/v1/customers/{external_userid}/timeline", timeline)
