@@ -95,6 +95,10 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     # Where customers reach this service (form QR codes, links in app messages).
     public_url: str = "http://127.0.0.1:8080"
+    # The public pool (公海): days without a follow-up by the owner before a lead goes back
+    # (0 = never; a form channel's options.pool.recycle_days overrides), claims per day each.
+    leads_recycle_days: int = 7
+    leads_claim_cap: int = 20
     var_dir: Path = Path("var")
     log_level: str = "INFO"
     wecom: WeComSettings = field(
@@ -310,6 +314,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         host=host,
         port=port,
         public_url=src.get("public_url", _http_url, f"http://{host}:{port}").rstrip("/"),
+        leads_recycle_days=src.get("leads_recycle_days", _int_in(0, 3650), 7),
+        leads_claim_cap=src.get("leads_claim_cap", _int_in(1, 100_000), 20),
         database_url=src.get("database_url", _database_url, f"sqlite://{var_dir}/scrm.db"),
         redis_url=src.get("redis_url", _redis_url, None),
         admin_token=admin_token,

@@ -9,6 +9,7 @@ from archive.pull import catch_up
 from archive.retention import apply_retention
 from scrm.channels.staffing import rotate_due
 from scrm.leads.followups import send_due_reminders
+from scrm.leads.pool import recycle_unworked
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
 
@@ -54,7 +55,15 @@ async def followup_reminders(services: Services) -> None:
         log.info("sent %d follow-up reminder(s)", sent)
 
 
+async def lead_recycling(services: Services) -> None:
+    """Return leads nobody followed up in time to the public pool."""
+    recycled = await recycle_unworked(services)
+    if recycled:
+        log.info("returned %d unworked lead(s) to the pool", recycled)
+
+
 JOBS = [
+    PeriodicJob("lead-recycling", lead_recycling, every_seconds=300.0, lease_seconds=600.0),
     PeriodicJob("followup-reminders", followup_reminders, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("channel-rotation", channel_rotation, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("archive-pull", archive_pull, every_seconds=MINUTE, lease_seconds=5 * MINUTE),

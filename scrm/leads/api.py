@@ -15,6 +15,7 @@ from scrm.leads.assign import reassign_lead
 from scrm.leads.followups import add_followup, followup_json, parse_followup
 from scrm.leads.models import STATUSES, Lead, LeadEvent
 from scrm.leads.phone import parse_phone
+from scrm.leads.pool import claim_lead, release_lead
 from scrm.leads.service import event_json, lead_json, phone_hash
 from scrm.leads.timeline import customer_timeline
 from scrm.models import Customer
@@ -142,6 +143,41 @@ async def _lead(request: web.Request) -> Lead:
     return lead
 
 
+async def release(request: web.Request) -> web.Response:
+    lead = await _lead(request)
+    body = await _object(request)
+    for name in body:
+        if name not in ("by", "reason"):
+            raise ApiError(422, "invalid", f"unknown field {name!r}", str(name))
+    by = _text(body, "by", 64)
+    if not by:
+        raise ApiError(422, "invalid", "by (who releases) is required", "by")
+    changed = await release_lead(
+        request.app[SERVICES], lead, by=by, reason=_text(body, "reason", 200)
+    )
+    return web.json_response(await _full(request, changed))
+
+
+async def claim(request: web.Request) -> web.Response:
+    lead = await _lead(request)
+    body = await _object(request)
+    for name in body:
+        if name != "by":
+            raise ApiError(422, "invalid", f"unknown field {name!r}", str(name))
+    by = _text(body, "by", 64)
+    if not by:
+        raise ApiError(422, "invalid", "by (the claiming userid) is required", "by")
+    changed = await claim_lead(request.app[SERVICES], lead.id, by)
+    return web.json_response(await _full(request, changed))
+
+
+async def _object(request: web.Request) -> Mapping[str, Any]:
+    body = await json_body(request)
+    if not isinstance(body, Mapping):
+        raise ApiError(422, "invalid", "the body must be a JSON object", "body")
+    return body
+
+
 async def lead_followup(request: web.Request) -> web.Response:
     lead = await _lead(request)
     fields = parse_followup(await json_body(request))
@@ -174,5 +210,7 @@ def register(app: web.Application) -> None:
     app.router.add_get("/api/v1/leads/{lead_id}", get_lead)
     app.router.add_patch("/api/v1/leads/{lead_id}", patch_lead)
     app.router.add_post("/api/v1/leads/{lead_id}/followups", lead_followup)
+    app.router.add_post("/api/v1/leads/{lead_id}/release", release)
+    app.router.add_post("/api/v1/leads/{lead_id}/claim", claim)
     app.router.add_post("/api/v1/customers/{external_userid}/followups", customer_followup)
     app.router.add_get("/api/v1/customers/{external_userid}/timeline", timeline)

@@ -57,6 +57,17 @@ def parse_form_options(options: Mapping[str, Any]) -> dict[str, Any]:
         )
     checked["consent"] = consent.strip()
     checked["assignment"] = _assignment(options.get("assignment"), checked["fields"])
+    pool = options.get("pool")
+    if pool is not None:
+        days = pool.get("recycle_days") if isinstance(pool, Mapping) else None
+        if (
+            not isinstance(pool, Mapping)
+            or set(pool) != {"recycle_days"}
+            or not isinstance(days, int)
+            or isinstance(days, bool)
+            or not 0 <= days <= 3650
+        ):
+            raise FormError("options.pool", 'pool is {"recycle_days": 0..3650} (0 = never)')
     if not isinstance(options.get("show_contact_qr", False), bool):
         raise FormError("show_contact_qr", "show_contact_qr must be true or false")
     return checked
