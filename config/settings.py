@@ -25,6 +25,10 @@ PREFIX = "SCRM_"
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 
 
+# scrm/sandbox/config.py's defaults: the sandbox's mini-program appid and secret.
+SANDBOX_MINIPROGRAM = ("wxsandbox00000001", "sandbox-miniprogram-secret")
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; `key` names it as the operator wrote it."""
 
@@ -99,6 +103,10 @@ class Settings:
     # (0 = never; a form channel's options.pool.recycle_days overrides), claims per day each.
     leads_recycle_days: int = 7
     leads_claim_cap: int = 20
+    # The company mini-program (WeChat appid/secret); empty appid: /mp/* answer 503.
+    miniprogram_appid: str = ""
+    miniprogram_secret: Secret = Secret("")
+    miniprogram_api_base: str | None = None  # None: the sandbox when sandboxed, else WeChat
     var_dir: Path = Path("var")
     log_level: str = "INFO"
     wecom: WeComSettings = field(
@@ -316,6 +324,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=src.get("public_url", _http_url, f"http://{host}:{port}").rstrip("/"),
         leads_recycle_days=src.get("leads_recycle_days", _int_in(0, 3650), 7),
         leads_claim_cap=src.get("leads_claim_cap", _int_in(1, 100_000), 20),
+        # The sandbox plays the mini-program too, with these fixed development credentials.
+        miniprogram_appid=src.get(
+            "miniprogram_appid", _str, SANDBOX_MINIPROGRAM[0] if sandbox else ""
+        ),
+        miniprogram_secret=src.get(
+            "miniprogram_secret",
+            _secret,
+            Secret(SANDBOX_MINIPROGRAM[1] if sandbox else ""),
+        ),
+        miniprogram_api_base=src.get("miniprogram_api_base", _http_url, None),
         database_url=src.get("database_url", _database_url, f"sqlite://{var_dir}/scrm.db"),
         redis_url=src.get("redis_url", _redis_url, None),
         admin_token=admin_token,

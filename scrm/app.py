@@ -17,7 +17,8 @@ import aiohttp
 from aiohttp import web
 
 from adapters.kv import KVStore, open_kv
-from adapters.wecom import WeComClient
+from adapters.wecom import MiniProgramClient, WeComClient
+from adapters.wecom.miniprogram import WECHAT_API_BASE
 from archive import api as archive_api
 from archive.pii import FieldSeal
 from archive.pull import attach_puller
@@ -40,6 +41,7 @@ from scrm.events.router import Dispatcher, Router
 from scrm.events.worker import Worker
 from scrm.jobs import JOBS
 from scrm.leads import api as leads_api
+from scrm.leads import miniprogram as leads_miniprogram
 from scrm.leads import web as leads_web
 from scrm.metrics import Metrics
 from scrm.scheduler import Scheduler
@@ -89,6 +91,7 @@ def create_app(
         channels_api,
         leads_api,
         leads_web,
+        leads_miniprogram,
         customers,
         messages,
         autotag_api,
@@ -138,6 +141,7 @@ def create_app(
                 archive=archive_runtime,
                 agent=agent if wecom.agent_id and wecom.agent_secret else None,
                 pii=FieldSeal(archive_runtime),
+                miniprogram=_miniprogram(settings, session, kv),
             )
             app[SERVICES] = services
             stop = asyncio.Event()
@@ -156,6 +160,23 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _miniprogram(
+    settings: Settings, session: aiohttp.ClientSession, kv: KVStore
+) -> MiniProgramClient | None:
+    """The mini-program's WeChat client; the sandbox plays WeChat when the service is sandboxed."""
+    if not settings.miniprogram_appid:
+        return None
+    default = settings.wecom.api_base if settings.sandbox else WECHAT_API_BASE
+    return MiniProgramClient(
+        session,
+        kv,
+        appid=settings.miniprogram_appid,
+        secret=settings.miniprogram_secret,
+        api_base=settings.miniprogram_api_base or default,
+        timeout=settings.wecom.request_timeout,
+    )
 
 
 def _start_workers(

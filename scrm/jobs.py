@@ -9,6 +9,7 @@ from archive.pull import catch_up
 from archive.retention import apply_retention
 from scrm.channels.staffing import rotate_due
 from scrm.leads.followups import send_due_reminders
+from scrm.leads.linking import link_customers
 from scrm.leads.pool import recycle_unworked
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
@@ -62,7 +63,15 @@ async def lead_recycling(services: Services) -> None:
         log.info("returned %d unworked lead(s) to the pool", recycled)
 
 
+async def lead_linking(services: Services) -> None:
+    """Link leads and mini-program scans to WeCom customers with the same unionid."""
+    linked = await link_customers(services)
+    if linked:
+        log.info("linked %d lead(s) to WeCom customers by unionid", linked)
+
+
 JOBS = [
+    PeriodicJob("lead-linking", lead_linking, every_seconds=30.0, lease_seconds=120.0),
     PeriodicJob("lead-recycling", lead_recycling, every_seconds=300.0, lease_seconds=600.0),
     PeriodicJob("followup-reminders", followup_reminders, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("channel-rotation", channel_rotation, every_seconds=15.0, lease_seconds=60.0),

@@ -15,7 +15,7 @@ from scrm.effects import EffectLedger
 from scrm.metrics import Metrics
 
 if TYPE_CHECKING:
-    from adapters.wecom import WeComClient
+    from adapters.wecom import MiniProgramClient, WeComClient
     from archive.pii import FieldSeal
     from archive.runtime import ArchiveRuntime
     from scrm.autotag.runtime import AutoTagRuntime
@@ -39,6 +39,8 @@ class Services:
     agent: WeComClient | None = None
     # Seals and key-hashes personal fields (a lead's phone); keys stay inside archive/.
     pii: FieldSeal | None = None
+    # The company mini-program's WeChat client (jscode2session, wxacode); None: not set up.
+    miniprogram: MiniProgramClient | None = None
 
     @cached_property
     def effects(self) -> EffectLedger:

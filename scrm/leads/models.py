@@ -51,6 +51,7 @@ class Lead(Model):
         table = "leads"
         indexes = (
             ("phone_hash", "channel_id", "last_submitted_at"),
+            ("unionid", "external_userid"),
             ("owner", "status"),
             ("pooled", "status"),
             ("channel_id", "id"),
@@ -90,3 +91,42 @@ class FollowUp(Model):
     class Meta:
         table = "followups"
         indexes = (("remind_at", "reminded_at"), ("external_userid", "created_at"))
+
+
+class MiniProgramUser(Model):
+    """A customer who logged in to the company mini-program (``jscode2session``).
+
+    WeChat's ``session_key`` never leaves the server: it rests sealed (`archive.pii`).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    openid = fields.CharField(max_length=64, unique=True)
+    unionid = fields.CharField(max_length=64, null=True, db_index=True)
+    session_key_sealed = fields.TextField(null=True)
+    created_at = fields.FloatField()
+    last_login_at = fields.FloatField()
+
+    class Meta:
+        table = "miniprogram_users"
+
+
+class MiniProgramScan(Model):
+    """One scan of a mini-program code: who (openid and unionid), which channel, when.
+
+    ``external_userid`` is filled when a WeCom customer with the same unionid appears
+    (attribution across the mini-program and WeCom).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    channel: fields.ForeignKeyRelation[Channel] = fields.ForeignKeyField(
+        "models.Channel", related_name="scans", on_delete=fields.RESTRICT
+    )
+    openid = fields.CharField(max_length=64)
+    unionid = fields.CharField(max_length=64, null=True, db_index=True)
+    scene = fields.CharField(max_length=32)
+    external_userid = fields.CharField(max_length=64, null=True)
+    at = fields.FloatField()
+
+    class Meta:
+        table = "miniprogram_scans"
+        indexes = (("channel_id", "at"), ("openid", "at"))
