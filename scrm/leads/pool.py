@@ -53,8 +53,8 @@ async def claim_lead(services: Services, lead_id: int, by: str) -> Lead:
         cap = services.settings.leads_claim_cap
         if (await assigned_today([by], now, ("claimed",))).get(by, 0) >= cap:
             raise ApiError(409, "claim_cap", f"{by} has claimed {cap} leads today (the cap)", "by")
+        lead = await Lead.get(id=lead_id)  # read outside: see leads.service._store
         async with in_transaction():
-            lead = await Lead.get(id=lead_id)
             won = await Lead.filter(id=lead_id, pooled=True, status__in=OPEN_STATUSES).update(
                 pooled=False,
                 owner=by,

@@ -85,23 +85,26 @@ async def _store(
     now = services.clock()
     answers = {k: v for k, v in values.items() if k != PHONE_FIELD and k not in CLEAR_FIELDS}
     clear = {k: values.get(k, "") for k in CLEAR_FIELDS}
-    async with in_transaction():
-        existing = (
-            await Lead.filter(
-                phone_hash=hashed,
-                channel_id=channel.id,
-                last_submitted_at__gte=now - DEDUPE_WINDOW,
-            )
-            .order_by("-id")
-            .first()
+    # Read first, outside the transaction (the caller's lock keeps this phone and channel to
+    # one submission at a time): on SQLite a transaction that reads and then writes cannot
+    # wait for the write lock once another writer committed, it fails "database is locked".
+    existing = (
+        await Lead.filter(
+            phone_hash=hashed,
+            channel_id=channel.id,
+            last_submitted_at__gte=now - DEDUPE_WINDOW,
         )
-        if existing is not None:
-            changed = sorted(
-                k
-                for k in (*CLEAR_FIELDS, *answers)
-                if (getattr(existing, k) if k in CLEAR_FIELDS else (existing.answers or {}).get(k))
-                != values.get(k, "")
-            )
+        .order_by("-id")
+        .first()
+    )
+    if existing is not None:
+        changed = sorted(
+            k
+            for k in (*CLEAR_FIELDS, *answers)
+            if (getattr(existing, k) if k in CLEAR_FIELDS else (existing.answers or {}).get(k))
+            != values.get(k, "")
+        )
+        async with in_transaction():
             await Lead.filter(id=existing.id).update(
                 **clear,
                 answers={**(existing.answers or {}), **answers},
@@ -117,11 +120,13 @@ async def _store(
                 data={"changed": changed},
                 at=now,
             )
-            return Submitted(await Lead.get(id=existing.id), created=False)
+        return Submitted(await Lead.get(id=existing.id), created=False)
+    sealed = pii(services).seal(values[PHONE_FIELD], field=PHONE_FIELD)
+    async with in_transaction():
         lead = await Lead.create(
             channel_id=channel.id,
             source=source,
-            phone_sealed=pii(services).seal(values[PHONE_FIELD], field=PHONE_FIELD),
+            phone_sealed=sealed,
             phone_hash=hashed,
             name=clear["name"],
             company=clear["company"],
