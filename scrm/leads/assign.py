@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 from scrm.channels.models import Channel
 from scrm.channels.rotation import DEFAULT_TIMEZONE
 from scrm.effects import Outcome, effect_key
-from scrm.leads.assignment import candidates, choose_assignee
+from scrm.leads.assignment import candidates, choose_assignee, in_working_hours
 from scrm.leads.models import OPEN_STATUSES, Lead, LeadEvent
 from scrm.leads.phone import mask_phone
 from scrm.leads.service import lead_phone
@@ -86,8 +86,12 @@ async def _assign(services: Services, lead_id: int) -> str | None:
     channel = await Channel.get(id=lead.channel_id)  # type: ignore[attr-defined]
     rule = (channel.options or {}).get("assignment") or {"rule": "round_robin"}
     answers = {"name": lead.name, "company": lead.company, **(lead.answers or {})}
-    members = [*candidates(rule, channel.staff or [], answers), *(rule.get("backup") or [])]
     now = services.clock()
+    working = in_working_hours(rule, now)
+    members = [
+        *candidates(rule, channel.staff or [], answers, working=working),
+        *(rule.get("backup") or []),
+    ]
     turn = await LeadEvent.filter(
         kind="assigned", actor="system", lead__channel_id=channel.id
     ).count()
@@ -98,6 +102,7 @@ async def _assign(services: Services, lead_id: int) -> str | None:
         assigned_today=await assigned_today(members, now),
         open_leads=await open_leads(members),
         turn=turn,
+        working=working,
     )
     async with in_transaction():
         if userid is None:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from scrm.leads.phone import parse_phone
 
@@ -28,6 +29,7 @@ MAX_FIELDS = 20
 TEXT_MAX = 200
 CONSENT_MAX = 500
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 FORM_KEYS = ("fields", "consent", "assignment")
 
 
@@ -172,16 +174,29 @@ def _assignment(value: object, fields: list[dict[str, Any]]) -> dict[str, Any]:
         return {"rule": "round_robin"}
     if not isinstance(value, Mapping):
         raise FormError("assignment", 'assignment is {"rule", ...}')
-    unknown = set(value) - {"rule", "staff", "field", "map", "daily_cap", "backup"}
+    unknown = set(value) - {
+        "rule",
+        "staff",
+        "field",
+        "map",
+        "daily_cap",
+        "backup",
+        "hours",
+        "off_hours",
+    }
     if unknown:
         raise FormError(f"assignment.{sorted(unknown)[0]}", "unknown assignment setting")
     rule = value.get("rule")
     if rule not in RULES:
         raise FormError("assignment.rule", f"rule must be one of {', '.join(RULES)}")
     checked: dict[str, Any] = {"rule": rule}
-    for name in ("staff", "backup"):
+    for name in ("staff", "backup", "off_hours"):
         if name in value:
             checked[name] = _userids(value[name], f"assignment.{name}")
+    if "hours" in value:
+        checked["hours"] = _hours(value["hours"])
+    elif "off_hours" in value:
+        raise FormError("assignment.off_hours", "off_hours needs hours")
     cap = value.get("daily_cap")
     if cap is not None:
         if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= 10_000:
@@ -199,6 +214,29 @@ def _assignment(value: object, fields: list[dict[str, Any]]) -> dict[str, Any]:
     elif "field" in value or "map" in value:
         raise FormError("assignment.field", "field and map belong to the by_field rule")
     return checked
+
+
+def _hours(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping) or set(value) - {"start", "end", "timezone"}:
+        raise FormError(
+            "assignment.hours", 'hours is {"start": "HH:MM", "end": "HH:MM", "timezone"?}'
+        )
+    hours: dict[str, str] = {}
+    for name in ("start", "end"):
+        raw = value.get(name)
+        if not isinstance(raw, str) or not _HHMM.fullmatch(raw):
+            raise FormError(f"assignment.hours.{name}", f"{name} must be HH:MM")
+        hours[name] = raw
+    if hours["start"] == hours["end"]:
+        raise FormError("assignment.hours.end", "end must differ from start")
+    zone = value.get("timezone")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ValueError, KeyError, OSError):
+            raise FormError("assignment.hours.timezone", "an IANA time zone name") from None
+        hours["timezone"] = str(zone)
+    return hours
 
 
 def _userids(value: object, where: str) -> list[str]:

@@ -145,3 +145,53 @@ def test_daily_cap_skips_capped_members_then_backup_then_nobody() -> None:
     assert pick(rule, 0, today={"a": 2, "b": 2, "c": 5}) == "z"
     assert pick(rule, 0, today={"a": 2, "b": 2, "c": 2, "z": 2}) is None
     assert pick({"rule": "round_robin"}, 0, today={"a": 99}) == "a"  # no cap
+
+
+def test_working_hours_pick_the_off_hours_members_outside_them() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from scrm.leads.assignment import in_working_hours
+
+    rule = {"rule": "round_robin", "hours": {"start": "09:00", "end": "18:00"}, "off_hours": ["n"]}
+    shanghai = ZoneInfo("Asia/Shanghai")
+    noon = datetime(2026, 11, 30, 12, 0, tzinfo=shanghai).timestamp()
+    night = datetime(2026, 11, 30, 22, 0, tzinfo=shanghai).timestamp()
+    nine = datetime(2026, 11, 30, 9, 0, tzinfo=shanghai).timestamp()
+    assert in_working_hours(rule, noon) and in_working_hours(rule, nine)
+    assert not in_working_hours(rule, night)
+    assert pick(rule, 0) == "a"
+    assert (
+        choose_assignee(rule, ["a"], {}, assigned_today={}, open_leads={}, turn=0, working=False)
+        == "n"
+    )
+    shift = {"hours": {"start": "22:00", "end": "06:00", "timezone": "Asia/Shanghai"}}
+    assert in_working_hours(shift, night) and not in_working_hours(shift, noon)
+    assert in_working_hours({}, night)  # no hours: always
+
+
+@pytest.mark.parametrize(
+    ("assignment", "field"),
+    [
+        (
+            {"rule": "round_robin", "hours": {"start": "9:00", "end": "18:00"}},
+            "assignment.hours.start",
+        ),
+        (
+            {"rule": "round_robin", "hours": {"start": "09:00", "end": "09:00"}},
+            "assignment.hours.end",
+        ),
+        (
+            {
+                "rule": "round_robin",
+                "hours": {"start": "09:00", "end": "18:00", "timezone": "Mars/x"},
+            },
+            "assignment.hours.timezone",
+        ),
+        ({"rule": "round_robin", "off_hours": ["n"]}, "assignment.off_hours"),
+    ],
+)
+def test_bad_hours_name_the_field(assignment: dict[str, Any], field: str) -> None:
+    with pytest.raises(FormError) as caught:
+        parse_form_options({"assignment": assignment})
+    assert caught.value.field == field
