@@ -59,17 +59,8 @@ def parse_form_options(options: Mapping[str, Any]) -> dict[str, Any]:
         )
     checked["consent"] = consent.strip()
     checked["assignment"] = _assignment(options.get("assignment"), checked["fields"])
-    pool = options.get("pool")
-    if pool is not None:
-        days = pool.get("recycle_days") if isinstance(pool, Mapping) else None
-        if (
-            not isinstance(pool, Mapping)
-            or set(pool) != {"recycle_days"}
-            or not isinstance(days, int)
-            or isinstance(days, bool)
-            or not 0 <= days <= 3650
-        ):
-            raise FormError("options.pool", 'pool is {"recycle_days": 0..3650} (0 = never)')
+    if "pool" in options:
+        checked["pool"] = _pool(options["pool"])
     if not isinstance(options.get("show_contact_qr", False), bool):
         raise FormError("show_contact_qr", "show_contact_qr must be true or false")
     return checked
@@ -214,6 +205,19 @@ def _assignment(value: object, fields: list[dict[str, Any]]) -> dict[str, Any]:
     elif "field" in value or "map" in value:
         raise FormError("assignment.field", "field and map belong to the by_field rule")
     return checked
+
+
+def _pool(value: object) -> dict[str, Any]:
+    """``{"recycle_days": 0..3650 (0 = never), "managers"?: [userid]}``."""
+    if not isinstance(value, Mapping) or set(value) - {"recycle_days", "managers"}:
+        raise FormError("options.pool", 'pool is {"recycle_days", "managers"?}')
+    days = value.get("recycle_days")
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 3650:
+        raise FormError("options.pool.recycle_days", "recycle_days must be 0..3650 (0 = never)")
+    pool: dict[str, Any] = {"recycle_days": days}
+    if "managers" in value:
+        pool["managers"] = _userids(value["managers"], "options.pool.managers")
+    return pool
 
 
 def _hours(value: object) -> dict[str, str]:

@@ -5,7 +5,8 @@ still true), so of two concurrent claims exactly one changes the row and the oth
 409. Claims per staff member per local day are capped (`Settings.leads_claim_cap`). A lead
 whose owner has not followed it up within N days (the channel's ``options.pool.recycle_days``,
 else `Settings.leads_recycle_days`; 0 = never) goes back to the pool on the scheduler's tick,
-and its owner is told by app message (once, through the ledger).
+and its owner and the channel's ``options.pool.managers`` are told by app message (once,
+through the ledger).
 """
 
 from __future__ import annotations
@@ -90,12 +91,15 @@ async def recycle_unworked(services: Services) -> int:
             assigned_at__lt=cutoff,
         ).limit(BATCH)
         for lead in stale:
-            if await _recycle(services, lead, channel, days):
+            managers = list(pool.get("managers") or ())
+            if await _recycle(services, lead, channel, days, managers):
                 recycled += 1
     return recycled
 
 
-async def _recycle(services: Services, lead: Lead, channel: Channel, days: int) -> bool:
+async def _recycle(
+    services: Services, lead: Lead, channel: Channel, days: int, managers: list[str]
+) -> bool:
     now = services.clock()
     async with in_transaction():
         # Only if nothing changed since we read it (a claim, a reassignment, a follow-up).
@@ -113,7 +117,8 @@ async def _recycle(services: Services, lead: Lead, channel: Channel, days: int) 
             at=now,
         )
     agent, owner = services.agent, lead.owner
-    if agent is not None and owner:
+    touser = list(dict.fromkeys([owner, *managers])) if owner else []
+    if agent is not None and touser:
         content = (
             f"线索 #{lead.id}（{lead.name or '未留姓名'}，渠道：{channel.name}）"
             f"{days} 天未跟进，已退回公海。"
@@ -123,10 +128,10 @@ async def _recycle(services: Services, lead: Lead, channel: Channel, days: int) 
             effect_key("send_app_message", corp, "lead_recycled", lead.id, lead.assign_version),
             "send_app_message",
             lambda: agent.send_app_message(
-                services.settings.wecom.agent_id, "text", {"content": content}, touser=[owner]
+                services.settings.wecom.agent_id, "text", {"content": content}, touser=touser
             ),
             subject=f"lead:{lead.id}",
-            request={"lead": lead.id, "touser": owner},
+            request={"lead": lead.id, "touser": touser},
             summary=lambda result: {"msgid": result.msgid},
         )
     return True

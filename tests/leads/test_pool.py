@@ -78,7 +78,10 @@ async def test_closed_leads_stay_out_of_the_pool(stack: Stack) -> None:
 
 
 async def test_unworked_leads_are_recycled_after_n_days_and_the_owner_told(stack: Stack) -> None:
-    worked, idle = await leads(stack, 2, options={"pool": {"recycle_days": 3}})
+    stack.sandbox.state.add_staff("boss")
+    worked, idle = await leads(
+        stack, 2, options={"pool": {"recycle_days": 3, "managers": ["boss"]}}
+    )
     services = stack.server.app[SERVICES]
     assigned = idle.assigned_at or 0.0
     status, _ = await stack.api(
@@ -101,7 +104,7 @@ async def test_unworked_leads_are_recycled_after_n_days_and_the_owner_told(stack
     notices = [
         m for m in stack.sandbox.state.sent["app_message"] if "退回公海" in m["text"]["content"]
     ]
-    assert [m["touser"] for m in notices] == [[idle.owner]]
+    assert [m["touser"] for m in notices] == [[idle.owner, "boss"]]
 
 
 async def test_recycling_can_be_off(stack: Stack) -> None:

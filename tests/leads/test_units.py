@@ -77,6 +77,8 @@ def test_form_options_are_checked_and_defaulted() -> None:
         ({"fields": ["phone", {"key": "x", "label": "x", "type": "choice"}]}, "fields[1].choices"),
         ({"fields": ["phone", {"key": "x", "label": "x", "type": "phone"}]}, "fields[1].type"),
         ({"consent": ""}, "consent"),
+        ({"pool": {"recycle_days": -1}}, "options.pool.recycle_days"),
+        ({"pool": {"recycle_days": 3, "managers": []}}, "options.pool.managers"),
         ({"assignment": {"rule": "random"}}, "assignment.rule"),
         ({"assignment": {"rule": "round_robin", "daily_cap": 0}}, "assignment.daily_cap"),
         (
