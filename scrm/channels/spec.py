@@ -24,7 +24,7 @@ FIELDS = (
     *FORM_KEYS,
 )
 MUTABLE = ("name", "staff", "tags", "welcome", "skip_verify", "rotation", "options", *FORM_KEYS)
-AVAILABLE_KINDS = ("contact_way", "form")  # miniprogram comes with the mini-program work
+AVAILABLE_KINDS = KINDS  # miniprogram: a contact way shown in the mini-program (wxacode.png)
 MAX_STAFF = 100  # WeCom: ≤ 100 members per way
 WELCOME_TEXT_BYTES = 4000
 
@@ -242,6 +242,14 @@ def _kind_options(kind: str, value: object, data: Mapping[str, Any]) -> dict[str
     """Options, with a form channel's ``fields``/``consent``/``assignment`` (given at the top
     level or inside ``options``) checked whole and kept in ``options``."""
     options = _options(value)
+    page = options.get("page")
+    if page is not None and (
+        not isinstance(page, str)
+        or not 1 <= len(page) <= 128
+        or page.startswith("/")
+        or "?" in page
+    ):
+        raise SpecError("options.page", "page is a mini-program page path (no leading / or ?)")
     given = [k for k in FORM_KEYS if k in data]
     if kind != "form":
         if given:

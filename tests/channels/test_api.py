@@ -68,7 +68,7 @@ async def test_wecom_refusal_is_502_naming_the_errcode_and_stores_nothing(stack:
         ({"state": " padded"}, "state"),
         ({"state": "unattributed"}, "state"),
         ({"kind": "billboard"}, "kind"),
-        ({"kind": "miniprogram"}, "kind"),
+        ({"options": {"page": "/pages/index"}}, "options.page"),
         ({"fields": ["name", "phone"]}, "fields"),
         ({"colour": "red"}, "colour"),
         ({"welcome": {"text": 5}}, "welcome.text"),

@@ -163,3 +163,22 @@ async def test_a_customer_with_the_same_unionid_converts_the_lead(stack: Stack) 
     assert status == 409  # converted: out of the pool for good
     _, timeline = await stack.api("GET", "/api/v1/customers/wmHAN001/timeline")
     assert [i["kind"] for i in timeline["items"] if i["type"] == "lead"][-1] == "linked"
+
+
+async def test_a_miniprogram_channel_gets_a_code_and_shows_its_staff_qr(stack: Stack) -> None:
+    stack.sandbox.state.add_staff("zhangsan")
+    body = {
+        "name": "小程序",
+        "kind": "miniprogram",
+        "staff": ["zhangsan"],
+        "options": {"page": "pages/scan/index"},
+    }
+    status, channel = await stack.api("POST", "/api/v1/channels", json=body)
+    assert status == 201, channel
+    status, png = await stack.api("GET", f"/api/v1/channels/{channel['id']}/wxacode.png")
+    assert status == 200 and decode_code(png) == channel["state"]
+    [call] = stack.sandbox.state.sent["wxacode"]
+    assert call["page"] == "pages/scan/index"
+    token = await login(stack)
+    status, shown = await mp(stack, "/mp/scan", {"scene": channel["state"]}, token)
+    assert (status, shown["show"], shown["qr_code"]) == (200, "contact_way", channel["qr_code"])
