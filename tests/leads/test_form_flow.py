@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,31 @@ async def test_a_form_channels_qrcode_opens_the_public_form(stack: Stack) -> Non
     assert status == 200 and poster[:8] == b"\x89PNG\r\n\x1a\n"
     status, svg = await stack.api("GET", f"/api/v1/channels/{channel['id']}/qrcode.svg")
     assert status == 200 and svg.startswith(b"<?xml")
+
+
+async def test_an_oversize_form_post_is_400_and_stores_nothing(stack: Stack) -> None:
+    channel = await form_channel(stack)
+    visitor = Visitor(stack, channel["state"])
+    await visitor.open()
+    status, html, _ = await visitor.submit(name="韩" * 20_000, phone=PHONE)
+    assert status == 400 and "提交失败" in html
+    assert await Lead.all().count() == 0
+
+
+async def test_no_log_line_carries_the_phone_number(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    channel = await form_channel(stack)
+    visitor = Visitor(stack, channel["state"])
+    await visitor.open()
+    await visitor.submit(name="韩梅梅", phone="138 1234 5678")
+    await visitor.submit(name="韩梅梅", phone="1381234")  # refused: the number is shown back
+    await stack.drain()
+    lead = await Lead.get()
+    await stack.api("GET", f"/api/v1/leads/{lead.id}")
+    assert caplog.records  # the capture works
+    assert all(
+        "12345678" not in record.getMessage() and "1234 5678" not in record.getMessage()
+        for record in caplog.records
+    )
