@@ -66,10 +66,9 @@ async def assign_lead(services: Services, lead_id: int) -> str | None:
     """Assign an unowned, unpooled open lead; the new owner (None: pooled or nothing to do).
 
     Assignments on one channel are decided one at a time (a KV lock per channel), so the
-    round-robin turn (the channel's count of rule assignments, from the database) and the
-    caps are exact across processes. The notice is `notify_owner`'s, called after (by the
-    handler), so a retried run whose assignment was stored still sends it — once, the
-    ledger's key names the assignment.
+    round-robin turn and the caps are exact across processes. The notice is `notify_owner`'s,
+    called after (by the handler), so a retried run whose assignment was stored still sends
+    it — once, the ledger's key names the assignment.
     """
     lead = await Lead.get_or_none(id=lead_id)
     if lead is None:
@@ -92,9 +91,10 @@ async def _assign(services: Services, lead_id: int) -> str | None:
         *candidates(rule, channel.staff or [], answers, working=working),
         *(rule.get("backup") or []),
     ]
-    turn = await LeadEvent.filter(
-        kind="assigned", actor="system", lead__channel_id=channel.id
-    ).count()
+    # The channel's turn counter, in the KV (Redis when several processes): O(1), and exact
+    # under the lock. Keyed by the state, which is unique and never reused, so a channel
+    # never inherits another's count. Lost (a Redis flush), the turns simply start again.
+    turn = await services.kv.incr(f"leads:turn:{channel.state}") - 1
     userid = choose_assignee(
         rule,
         channel.staff or [],
