@@ -12,6 +12,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from scrm.channels.models import Channel
@@ -71,18 +72,16 @@ async def assign_lead(services: Services, lead_id: int) -> str | None:
     it — once, the ledger's key names the assignment.
     """
     lead = await Lead.get_or_none(id=lead_id)
-    if lead is None:
-        return None
-    channel_id = lead.channel_id  # type: ignore[attr-defined]
-    async with services.kv.lock(f"lead-assign:{channel_id}", ttl=LOCK_TTL, wait=10.0):
-        return await _assign(services, lead_id)
-
-
-async def _assign(services: Services, lead_id: int) -> str | None:
-    lead = await Lead.get(id=lead_id)
-    if lead.owner or lead.pooled or lead.status not in OPEN_STATUSES:
+    if lead is None or lead.owner or lead.pooled or lead.status not in OPEN_STATUSES:
         return None
     channel = await Channel.get(id=lead.channel_id)  # type: ignore[attr-defined]
+    # Only the decision is under the lock; what it reads outside is re-checked by the
+    # conditional UPDATE (a reassignment or a second run in between wins, this one stops).
+    async with services.kv.lock(f"lead-assign:{channel.id}", ttl=LOCK_TTL, wait=10.0):
+        return await _assign(services, lead, channel)
+
+
+async def _assign(services: Services, lead: Lead, channel: Channel) -> str | None:
     rule = (channel.options or {}).get("assignment") or {"rule": "round_robin"}
     answers = {"name": lead.name, "company": lead.company, **(lead.answers or {})}
     now = services.clock()
@@ -95,18 +94,30 @@ async def _assign(services: Services, lead_id: int) -> str | None:
     # under the lock. Keyed by the state, which is unique and never reused, so a channel
     # never inherits another's count. Lost (a Redis flush), the turns simply start again.
     turn = await services.kv.incr(f"leads:turn:{channel.state}") - 1
+    capped = rule.get("daily_cap") is not None
     userid = choose_assignee(
         rule,
         channel.staff or [],
         answers,
-        assigned_today=await assigned_today(members, now),
-        open_leads=await open_leads(members),
+        assigned_today=await assigned_today(members, now) if capped else {},
+        open_leads=await open_leads(members) if rule.get("rule") == "least_open" else {},
         turn=turn,
         working=working,
     )
+
+    def unchanged() -> QuerySet[Lead]:  # built inside the transaction, so it runs in it
+        return Lead.filter(
+            id=lead.id,
+            owner__isnull=True,
+            pooled=False,
+            assign_version=lead.assign_version,
+            status__in=OPEN_STATUSES,
+        )
+
     async with in_transaction():
         if userid is None:
-            await Lead.filter(id=lead.id).update(pooled=True, updated_at=now)
+            if not await unchanged().update(pooled=True, updated_at=now):
+                return None
             await LeadEvent.create(
                 lead_id=lead.id,
                 kind="pooled",
@@ -116,9 +127,11 @@ async def _assign(services: Services, lead_id: int) -> str | None:
             )
             log.info("lead %d: everyone at the daily cap; it goes to the pool", lead.id)
             return None
-        await Lead.filter(id=lead.id).update(
+        moved = await unchanged().update(
             owner=userid, assigned_at=now, assign_version=lead.assign_version + 1, updated_at=now
         )
+        if not moved:
+            return None
         await LeadEvent.create(
             lead_id=lead.id,
             kind="assigned",

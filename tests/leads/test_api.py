@@ -163,3 +163,26 @@ async def test_by_field_routes_by_the_answer(stack: Stack) -> None:
     _, body = await stack.api("GET", "/api/v1/leads")
     # 乙 falls back to the staff; the channel's second rule assignment: the second member.
     assert {x["name"]: x["owner"] for x in body["leads"]} == {"甲": "south1", "乙": "lisi"}
+
+
+async def test_an_assignment_decided_on_a_stale_read_does_not_override_a_reassignment(
+    stack: Stack,
+) -> None:
+    from scrm.appkeys import SERVICES
+    from scrm.channels.models import Channel
+    from scrm.leads.assign import _assign
+    from scrm.leads.models import Lead
+
+    channel = await form_channel(stack, options={"pool": {"recycle_days": 0}})
+    visitor = Visitor(stack, channel["state"])
+    await visitor.open()
+    await visitor.submit(name="韩梅梅", phone="13812345678")
+    stale = await Lead.get()  # read before the worker and the manager act
+    stack.sandbox.state.add_staff("wangwu")
+    status, _ = await stack.api(
+        "PATCH", f"/api/v1/leads/{stale.id}", json={"owner": "wangwu", "by": "manager1"}
+    )
+    assert status == 200
+    services = stack.server.app[SERVICES]
+    assert await _assign(services, stale, await Channel.get(id=channel["id"])) is None
+    assert (await Lead.get(id=stale.id)).owner == "wangwu"
