@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 SCENE = re.compile(r"[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}")
 SESSION_TTL = 7 * 86400
 MAX_BODY = 16 * 1024
-OPENID_LIMIT = (20, 3600.0)  # form submissions per mini-program user
+OPENID_LIMIT = (20, 3600.0)  # form submissions per mini-program user and channel
 
 
 def scene_for(channel: Channel) -> str:
@@ -168,7 +168,7 @@ async def forms(request: web.Request) -> web.Response:
     if errors:
         key = sorted(errors)[0]
         raise ApiError(422, "invalid", errors[key], f"values.{key}")
-    if await services.kv.hit_rate_limit(f"lead-mp:{user.openid}", *OPENID_LIMIT):
+    if await services.kv.hit_rate_limit(f"lead-mp:{channel.state}:{user.openid}", *OPENID_LIMIT):
         raise ApiError(429, "too_many", "too many submissions; try again later")
     hashed = phone_hash(services, cleaned["phone"])
     if await services.kv.hit_rate_limit(f"lead-form:phone:{hashed}", *PHONE_LIMIT):
