@@ -66,8 +66,9 @@ async def open_leads(userids: list[str]) -> dict[str, int]:
 async def assign_lead(services: Services, lead_id: int) -> str | None:
     """Assign an unowned, unpooled open lead; the new owner (None: pooled or nothing to do).
 
-    Assignments on one channel are decided one at a time (a KV lock per channel), so the
-    round-robin turn and the caps are exact across processes. The notice is `notify_owner`'s,
+    Each run takes the next turn from a KV counter (atomic across processes); rules with a
+    daily cap or ``least_open`` are decided one at a time per channel (a KV lock), so caps and
+    open counts are exact across processes. The notice is `notify_owner`'s,
     called after (by the handler), so a retried run whose assignment was stored still sends
     it — once, the ledger's key names the assignment.
     """
@@ -75,7 +76,12 @@ async def assign_lead(services: Services, lead_id: int) -> str | None:
     if lead is None or lead.owner or lead.pooled or lead.status not in OPEN_STATUSES:
         return None
     channel = await Channel.get(id=lead.channel_id)  # type: ignore[attr-defined]
-    # Only the decision is under the lock; what it reads outside is re-checked by the
+    rule = (channel.options or {}).get("assignment") or {}
+    if rule.get("daily_cap") is None and rule.get("rule") != "least_open":
+        # Plain turns need no lock: the KV's increment hands each run its own turn.
+        return await _assign(services, lead, channel)
+    # Caps and open counts are read, then acted on: one decision per channel at a time.
+    # Only the decision is under the lock; what was read before it is re-checked by the
     # conditional UPDATE (a reassignment or a second run in between wins, this one stops).
     async with services.kv.lock(f"lead-assign:{channel.id}", ttl=LOCK_TTL, wait=10.0):
         return await _assign(services, lead, channel)
@@ -90,8 +96,8 @@ async def _assign(services: Services, lead: Lead, channel: Channel) -> str | Non
         *candidates(rule, channel.staff or [], answers, working=working),
         *(rule.get("backup") or []),
     ]
-    # The channel's turn counter, in the KV (Redis when several processes): O(1), and exact
-    # under the lock. Keyed by the state, which is unique and never reused, so a channel
+    # The channel's turn counter, in the KV (Redis when several processes): O(1) and atomic.
+    # Keyed by the state, which is unique and never reused, so a channel
     # never inherits another's count. Lost (a Redis flush), the turns simply start again.
     turn = await services.kv.incr(f"leads:turn:{channel.state}") - 1
     capped = rule.get("daily_cap") is not None
