@@ -13,7 +13,7 @@ from scrm.api.params import int_param
 from scrm.appkeys import SERVICES
 from scrm.leads.assign import reassign_lead
 from scrm.leads.followups import add_followup, followup_json, parse_followup
-from scrm.leads.models import STATUSES, Lead, LeadEvent
+from scrm.leads.models import STATUSES, FollowUp, Lead, LeadEvent
 from scrm.leads.phone import parse_phone
 from scrm.leads.pool import claim_lead, release_lead
 from scrm.leads.service import event_json, lead_json, phone_hash
@@ -132,6 +132,8 @@ async def _full(request: web.Request, lead: Lead) -> dict[str, Any]:
     events = await LeadEvent.filter(lead_id=lead.id).order_by("at", "id")
     body = lead_json(request.app[SERVICES], lead, full=True)
     body["history"] = [event_json(e) for e in events]
+    followups = await FollowUp.filter(lead_id=lead.id).order_by("created_at", "id")
+    body["followups"] = [followup_json(f) for f in followups]
     return body
 
 

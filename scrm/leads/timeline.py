@@ -1,4 +1,5 @@
-"""A customer's timeline: follow-ups, channel touches, tag changes and their leads, in time order.
+"""A customer's timeline: follow-ups, channel touches, mini-program scans, tag changes and
+their leads' history, in time order.
 
 Each source is read as it is stored (no copy kept in step), so the timeline cannot drift.
 """
@@ -11,7 +12,7 @@ from typing import Any
 from scrm.autotag.models import RuleHit
 from scrm.channels.models import Channel, ChannelLink
 from scrm.leads.followups import followup_json
-from scrm.leads.models import FollowUp, Lead, LeadEvent
+from scrm.leads.models import FollowUp, Lead, LeadEvent, MiniProgramScan
 
 LIMIT = 500
 
@@ -50,6 +51,18 @@ async def customer_timeline(external_userid: str) -> list[dict[str, Any]]:
                 "userid": link.userid,
             }
         )
+    scans = MiniProgramScan.filter(external_userid=external_userid)
+    for scan in await scans.order_by("-at").limit(LIMIT):
+        items.append(
+            {
+                "at": scan.at,
+                "type": "scan",
+                "channel_id": scan.channel_id,  # type: ignore[attr-defined]
+                "channel": names.get(scan.channel_id)  # type: ignore[attr-defined]
+                or await _channel_name(scan.channel_id),  # type: ignore[attr-defined]
+                "scene": scan.scene,
+            }
+        )
     hits = RuleHit.filter(external_userid=external_userid, fired=True)
     for hit in await hits.order_by("-msgtime").limit(LIMIT):
         actions = json.loads(hit.actions or "[]")
@@ -64,3 +77,8 @@ async def customer_timeline(external_userid: str) -> list[dict[str, Any]]:
         )
     items.sort(key=lambda item: (item["at"], item["type"]))
     return items[-LIMIT:]
+
+
+async def _channel_name(channel_id: int) -> str | None:
+    channel = await Channel.get_or_none(id=channel_id)
+    return channel.name if channel else None

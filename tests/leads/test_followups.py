@@ -52,6 +52,8 @@ async def test_a_reminder_goes_out_once_when_due(stack: Stack) -> None:
     assert status == 201, followup
     assert followup["remind_at"] == due.timestamp() and followup["reminded_at"] is None
     assert (await Lead.get(id=lead.id)).last_followup_at is not None  # by the owner
+    _, detail = await stack.api("GET", f"/api/v1/leads/{lead.id}")
+    assert [(f["kind"], f["note"]) for f in detail["followups"]] == [("call", "回电报价")]
     assert await send_due_reminders(at(stack, due.timestamp() - 1)) == 0
     assert reminders(stack) == []
     # Two processes tick at once: one message.

@@ -163,6 +163,8 @@ async def test_a_customer_with_the_same_unionid_converts_the_lead(stack: Stack) 
     assert status == 409  # converted: out of the pool for good
     _, timeline = await stack.api("GET", "/api/v1/customers/wmHAN001/timeline")
     assert [i["kind"] for i in timeline["items"] if i["type"] == "lead"][-1] == "linked"
+    [scan] = [i for i in timeline["items"] if i["type"] == "scan"]
+    assert (scan["channel_id"], scan["channel"]) == (channel["id"], "展会表单")
 
 
 async def test_a_miniprogram_channel_gets_a_code_and_shows_its_staff_qr(stack: Stack) -> None:
