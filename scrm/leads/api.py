@@ -13,6 +13,7 @@ from scrm.api.params import int_param
 from scrm.appkeys import SERVICES
 from scrm.leads.assign import reassign_lead
 from scrm.leads.followups import add_followup, followup_json, parse_followup
+from scrm.leads.form import has_control
 from scrm.leads.models import STATUSES, FollowUp, Lead, LeadEvent
 from scrm.leads.phone import parse_phone
 from scrm.leads.pool import claim_lead, release_lead
@@ -37,7 +38,7 @@ async def list_leads(request: web.Request) -> web.Response:
     channel = int_param(request, "channel", default=None, low=1, high=2**62)
     if channel is not None:
         query = query.filter(channel_id=channel)
-    owner = request.query.get("owner")
+    owner = _query(request, "owner")
     if owner:
         query = query.filter(owner=owner)
     status = request.query.get("status")
@@ -50,7 +51,7 @@ async def list_leads(request: web.Request) -> web.Response:
         if pooled not in ("true", "false", "1", "0"):
             raise ApiError(422, "invalid", "pooled must be true/false or 1/0", "pooled")
         query = query.filter(pooled=pooled in ("true", "1"))
-    q = request.query.get("q", "").strip()
+    q = (_query(request, "q") or "").strip()
     if len(q) > 100:
         raise ApiError(422, "invalid", "q is at most 100 characters", "q")
     if q:
@@ -91,11 +92,17 @@ async def patch_lead(request: web.Request) -> web.Response:
     reason = _text(body, "reason", 200)
     status = body.get("status")
     owner = body.get("owner")
+    if "status" in body and status is None:
+        raise ApiError(422, "invalid", "status cannot be null", "status")
+    if "owner" in body and owner is None:
+        raise ApiError(422, "invalid", "owner cannot be null (release the lead instead)", "owner")
     if status is None and owner is None:
         raise ApiError(422, "invalid", "give status or owner", "status")
     if status is not None and status not in STATUSES:
         raise ApiError(422, "invalid", f"status must be one of {', '.join(STATUSES)}", "status")
-    if owner is not None and (not isinstance(owner, str) or not 1 <= len(owner) <= 64):
+    if owner is not None and (
+        not isinstance(owner, str) or not 1 <= len(owner) <= 64 or has_control(owner)
+    ):
         raise ApiError(422, "invalid", "owner must be a userid (1..64 characters)", "owner")
     if owner is not None and not by:
         raise ApiError(422, "invalid", "by (who reassigns) is required with owner", "by")
@@ -123,9 +130,17 @@ def _text(body: Mapping[str, Any], name: str, most: int) -> str | None:
     value = body.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not 1 <= len(value.strip()) <= most:
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= most or has_control(value):
         raise ApiError(422, "invalid", f"{name} must be 1..{most} characters", name)
     return value.strip()
+
+
+def _query(request: web.Request, name: str) -> str | None:
+    """A text query parameter; control characters (NUL) are refused, not sent to the DB."""
+    value = request.query.get(name)
+    if value is not None and has_control(value):
+        raise ApiError(422, "invalid", f"{name} has control characters", name)
+    return value
 
 
 async def _full(request: web.Request, lead: Lead) -> dict[str, Any]:
@@ -202,7 +217,11 @@ async def timeline(request: web.Request) -> web.Response:
 
 async def _customer(request: web.Request) -> str:
     external_userid = request.match_info["external_userid"]
-    if len(external_userid) > 64 or not await Customer.exists(external_userid=external_userid):
+    if (
+        len(external_userid) > 64
+        or has_control(external_userid)
+        or not await Customer.exists(external_userid=external_userid)
+    ):
         raise ApiError(404, "not_found", f"customer {external_userid} does not exist")
     return external_userid
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from scrm.api.errors import ApiError
 from scrm.effects import effect_key
+from scrm.leads.form import has_control
 from scrm.leads.models import FOLLOWUP_KINDS, FollowUp, Lead
 from scrm.services import Services
 
@@ -32,13 +33,13 @@ def parse_followup(body: object) -> dict[str, Any]:
         if name not in ("by", "kind", "note", "remind_at"):
             raise ApiError(422, "invalid", f"unknown field {name!r}", str(name))
     by = body.get("by")
-    if not isinstance(by, str) or not 1 <= len(by.strip()) <= 64:
+    if not isinstance(by, str) or not 1 <= len(by.strip()) <= 64 or has_control(by):
         raise ApiError(422, "invalid", "by must be the staff member's userid", "by")
     kind = body.get("kind", "note")
     if kind not in FOLLOWUP_KINDS:
         raise ApiError(422, "invalid", f"kind must be one of {', '.join(FOLLOWUP_KINDS)}", "kind")
     note = body.get("note")
-    if not isinstance(note, str) or not 1 <= len(note.strip()) <= NOTE_MAX:
+    if not isinstance(note, str) or not 1 <= len(note.strip()) <= NOTE_MAX or "\x00" in note:
         raise ApiError(422, "invalid", f"note must be 1..{NOTE_MAX} characters", "note")
     remind_at = body.get("remind_at")
     at: float | None = None

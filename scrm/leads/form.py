@@ -88,6 +88,9 @@ def check_submission(
             errors[f.key] = f"{f.label}格式不正确"
             continue
         value = raw.strip()
+        if has_control(value):  # NUL and friends: PostgreSQL refuses NUL in text
+            errors[f.key] = f"{f.label}含有无效字符"
+            continue
         values[f.key] = value
         if not value:
             if f.required:
@@ -104,6 +107,11 @@ def check_submission(
         elif f.type == "choice" and value not in f.choices:
             errors[f.key] = f"请选择{f.label}"
     return values, errors
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` has a control character other than tab and line breaks."""
+    return any((ord(c) < 32 and c not in "\t\n\r") or c == "\x7f" for c in text)
 
 
 def _fields(value: object) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from scrm.api.errors import ApiError
 from scrm.appkeys import SERVICES
 from scrm.channels.models import Channel
 from scrm.channels.service import wecom
-from scrm.leads.form import DEFAULT_CONSENT, check_submission, form_fields
+from scrm.leads.form import DEFAULT_CONSENT, check_submission, form_fields, has_control
 from scrm.leads.models import MiniProgramScan, MiniProgramUser
 from scrm.leads.service import phone_hash, pii, submit_lead
 from scrm.leads.web import PHONE_LIMIT
@@ -96,7 +96,7 @@ async def login(request: web.Request) -> web.Response:
     client = _client(services)
     body = await _body(request)
     code = body.get("code")
-    if not isinstance(code, str) or not 1 <= len(code) <= 128:
+    if not isinstance(code, str) or not 1 <= len(code) <= 128 or has_control(code):
         raise ApiError(422, "invalid", "code must be the wx.login code", "code")
     try:
         session = await client.code2session(code)

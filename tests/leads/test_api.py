@@ -186,3 +186,18 @@ async def test_an_assignment_decided_on_a_stale_read_does_not_override_a_reassig
     services = stack.server.app[SERVICES]
     assert await _assign(services, stale, await Channel.get(id=channel["id"])) is None
     assert (await Lead.get(id=stale.id)).owner == "wangwu"
+
+
+async def test_nul_in_json_text_is_422(stack: Stack) -> None:
+    await three_leads(stack)
+    _, page = await stack.api("GET", "/api/v1/leads")
+    lead_id = page["leads"][0]["id"]
+    for path, body, field in (
+        (f"/api/v1/leads/{lead_id}/claim", {"by": "a\x00b"}, "by"),
+        (f"/api/v1/leads/{lead_id}/followups", {"by": "zhangsan", "note": "x\x00"}, "note"),
+        (f"/api/v1/leads/{lead_id}", {"owner": "a\x00", "by": "m"}, "owner"),
+        (f"/api/v1/leads/{lead_id}", {"owner": None, "by": "m"}, "owner"),
+    ):
+        method = "PATCH" if path.endswith(str(lead_id)) else "POST"
+        status, error = await stack.api(method, path, json=body)
+        assert (status, error["error"]["field"]) == (422, field), (path, error)

@@ -226,3 +226,17 @@ async def test_no_log_line_carries_the_phone_number(
         "12345678" not in record.getMessage() and "1234 5678" not in record.getMessage()
         for record in caplog.records
     )
+
+
+async def test_control_characters_are_refused_not_sent_to_the_database(stack: Stack) -> None:
+    channel = await form_channel(stack)
+    visitor = Visitor(stack, channel["state"])
+    await visitor.open()
+    status, html, _ = await visitor.submit(name="韩\x00梅梅", phone=PHONE)
+    assert status == 422 and "姓名含有无效字符" in html
+    assert await Lead.all().count() == 0
+    for path, field in (("/api/v1/leads?q=a%00b", "q"), ("/api/v1/leads?owner=%00", "owner")):
+        status, body = await stack.api("GET", path)
+        assert (status, body["error"]["field"]) == (422, field)
+    status, _ = await stack.api("GET", "/api/v1/customers/a%00b/timeline")
+    assert status == 404
