@@ -35,6 +35,7 @@ bench: $(STAMP)
 	-$(PY) bench/intake.py
 	-$(PY) bench/tagging.py
 	-$(PY) bench/archive.py
+	-$(PY) bench/channels.py --db postgres
 
 bench-quick: $(STAMP)
 	-$(PY) bench/intake.py --quick

@@ -87,9 +87,12 @@ async def qrcode_png(request: web.Request) -> web.Response:
     png = await _code_png(request, channel)
     if _flag(request, "poster"):
         caption = request.query.get("caption")
-        if caption is not None and len(caption) > qr.CAPTION_MAX:
+        if caption is not None and (len(caption) > qr.CAPTION_MAX or not caption.isprintable()):
             raise ApiError(
-                422, "invalid", f"caption is at most {qr.CAPTION_MAX} characters", "caption"
+                422,
+                "invalid",
+                f"caption is at most {qr.CAPTION_MAX} printable characters",
+                "caption",
             )
         try:
             png = qr.render_poster(png, channel.name, caption)
@@ -162,6 +165,8 @@ def _window(request: web.Request) -> Window:
     """``from``/``to`` as local dates (inclusive) in ``tz``; default: the last 30 days."""
     zone_name = request.query.get("tz", DEFAULT_TIMEZONE)
     try:
+        if "\x00" in zone_name or not zone_name:
+            raise ValueError(zone_name)
         zone = ZoneInfo(zone_name)
     except (ValueError, KeyError, OSError):
         raise ApiError(422, "invalid", "tz must be an IANA time zone name", "tz") from None
@@ -180,9 +185,12 @@ def _date(request: web.Request, name: str) -> date | None:
     if raw is None or raw == "":
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise ApiError(422, "invalid", f"{name} must be a date YYYY-MM-DD", name) from None
+    if not date(1970, 1, 2) <= day <= date(2999, 12, 30):
+        raise ApiError(422, "invalid", f"{name} must be between 1970 and 2999", name)
+    return day
 
 
 def _flag(request: web.Request, name: str) -> bool | None:

@@ -1,17 +1,21 @@
 """After an add is synced: mark the channel's tags and tell the staff member, once each.
 
 Called by the contacts handler once the customer has been re-read (so the notice can say who
-it is without another ``externalcontact/get``). Both are effects in the ledger, keyed by the
-add (staff, customer, CreateTime): a redelivered event, a replay or a crash marks the tags
-once (idempotent) and sends the notice at most once.
+it is without another ``externalcontact/get``). Both are effects in the ledger: the tags keyed
+by the add (staff, customer, CreateTime), the notice by (staff, customer, channel, local day),
+so a redelivered event, a replay or a crash marks the tags once (idempotent) and sends the
+notice at most once — and a half add followed by its confirming add is one notice.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from adapters.wecom import ExternalContactDetail
 from scrm.channels.models import Channel
+from scrm.channels.rotation import DEFAULT_TIMEZONE
 from scrm.channels.state import channel_for_state
 from scrm.contacts import service as contacts
 from scrm.effects import Outcome, effect_key
@@ -21,6 +25,10 @@ from scrm.services import Services
 
 log = logging.getLogger(__name__)
 CUSTOMER_PATH = "/api/v1/customers/{external_userid}"
+
+
+def _local_day(stamp: int) -> str:
+    return datetime.fromtimestamp(stamp, ZoneInfo(DEFAULT_TIMEZONE)).date().isoformat()
 
 
 async def after_contact_synced(
@@ -86,7 +94,13 @@ async def notify_staff(
     corp = services.wecom.corp_id
     return await services.effects.run(
         effect_key(
-            "send_app_message", corp, "channel_add", userid, contact.external_userid, added_at
+            "send_app_message",
+            corp,
+            "channel_add",
+            userid,
+            contact.external_userid,
+            channel.id,
+            _local_day(added_at),  # a half add and its confirming add: one notice
         ),
         "send_app_message",
         lambda: agent.send_app_message(

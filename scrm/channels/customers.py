@@ -28,6 +28,10 @@ async def list_customers(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
         raise ApiError(422, "invalid", "status must be active or lost", "status")
+    for name in ("q", "tag", "staff"):
+        value = request.query.get(name, "")
+        if len(value) > 64 or "\x00" in value:
+            raise ApiError(422, "invalid", f"{name} is at most 64 characters, no NUL", name)
     query = Customer.all()
     if channel is not None:
         linked = ChannelLink.filter(channel_id=channel).values("external_userid")
@@ -50,8 +54,6 @@ async def list_customers(request: web.Request) -> web.Response:
             query = query.exclude(id__in=Subquery(live))
     text = request.query.get("q", "").strip()
     if text:
-        if len(text) > 64:
-            raise ApiError(422, "invalid", "q is at most 64 characters", "q")
         query = query.filter(Q(name__icontains=text) | Q(external_userid=text))
     if cursor is not None:
         query = query.filter(id__lt=cursor)

@@ -67,6 +67,7 @@ def parse_spec(data: object) -> ChannelSpec:
     """Validate a create request."""
     if not isinstance(data, Mapping):
         raise SpecError("body", "the body must be a JSON object")
+    _refuse_nul(data, "")
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise SpecError(unknown[0], f"unknown field {unknown[0]!r}")
@@ -99,6 +100,7 @@ def apply_changes(spec: ChannelSpec, data: object) -> tuple[ChannelSpec, set[str
     """A PATCH: the changed channel, validated whole, and the names of the fields given."""
     if not isinstance(data, Mapping):
         raise SpecError("body", "the body must be a JSON object")
+    _refuse_nul(data, "")
     for name in data:
         if name in ("kind", "state"):
             if data[name] != getattr(spec, name):
@@ -122,6 +124,21 @@ def apply_changes(spec: ChannelSpec, data: object) -> tuple[ChannelSpec, set[str
         base = data.get("options", spec.options)
         changes["options"] = _kind_options(spec.kind, base, data)
     return _checked(replace(spec, **changes)), set(changes)
+
+
+def _refuse_nul(value: object, path: str) -> None:
+    """NUL characters: no WeCom field takes them and PostgreSQL cannot store them."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise SpecError(path or "body", "text must not contain NUL characters")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            _refuse_nul(key, where)
+            _refuse_nul(item, where)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _refuse_nul(item, f"{path}[{n}]")
 
 
 def _checked(spec: ChannelSpec) -> ChannelSpec:

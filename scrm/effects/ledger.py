@@ -143,6 +143,8 @@ class EffectLedger:
         the claim over), returned for an at-most-once one (never retried).
         """
         policy = _policy(kind)
+        if len(key) > KEY_MAX:
+            raise ValueError(f"effect key longer than {KEY_MAX}: build it with effect_key()")
         claimed = await self._claim(key, kind, policy, subject, dict(request or {}))
         if isinstance(claimed, Outcome):
             return claimed

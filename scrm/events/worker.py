@@ -77,6 +77,9 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set: claim, execute, then wait for the doorbell or a poll."""
+        if self._lane:
+            await self._run_slots(stop)
+            return
         kv = self._services.kv
         while not stop.is_set():
             try:
@@ -89,6 +92,51 @@ class Worker:
                     await kv.wait_for_ring(DOORBELL, self._settings.poll_interval)
                 except Exception:
                     await asyncio.sleep(self._settings.poll_interval)
+
+    async def _run_slots(self, stop: asyncio.Event) -> None:
+        """The fast lane's loop: claim whenever a slot is free, not once a whole batch is done,
+        so a run that waits on WeCom never holds up the runs that arrive behind it."""
+        slots = max(1, self._settings.concurrency)
+        running: set[asyncio.Task[str]] = set()
+        try:
+            while not stop.is_set():
+                free = slots - len(running)
+                claimed: list[ClaimedRun] = []
+                if free:
+                    try:
+                        claimed = await self.claim(free)
+                    except Exception:
+                        log.exception("%s: claim failed; retrying after the poll", self.name)
+                for run in claimed:
+                    task = asyncio.create_task(self.execute(run), name=f"{self.name} run")
+                    running.add(task)
+                    task.add_done_callback(self._settled(running))
+                if free and len(claimed) == free:
+                    continue  # more may be due
+                if not free:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                elif not stop.is_set():
+                    await self._wait_for_work()
+        except asyncio.CancelledError:
+            for task in running:  # cut off: each run is redelivered when its lease ends
+                task.cancel()
+            raise
+        if running:  # a graceful stop: the runs in flight record their outcome
+            await asyncio.wait(running)
+
+    def _settled(self, running: set[asyncio.Task[str]]) -> Callable[[asyncio.Task[str]], None]:
+        def forget(task: asyncio.Task[str]) -> None:
+            running.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s: a run failed to record", self.name, exc_info=task.exception())
+
+        return forget
+
+    async def _wait_for_work(self) -> None:
+        try:
+            await self._services.kv.wait_for_ring(DOORBELL, self._settings.poll_interval)
+        except Exception:
+            await asyncio.sleep(self._settings.poll_interval)
 
     async def drain(self, max_rounds: int = 1000) -> int:
         """Execute every due run until none is left; return how many were executed."""

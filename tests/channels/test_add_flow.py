@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from scrm.effects.models import Effect
@@ -161,3 +162,74 @@ async def test_the_welcome_does_not_wait_behind_a_backlog(stack: Stack) -> None:
     assert len(stack.sandbox.state.sent["welcome"]) == 1
     assert await HandlerRun.filter(status="pending").count() == backlog + 1  # contacts' run too
     assert await HandlerRun.filter(status="pending", handler="channels.on_add").count() == 0
+
+
+async def test_a_half_add_and_its_confirmation_make_one_notice(stack: Stack) -> None:
+    channel = await make_channel(stack)
+    added = await scenarios.add_contact(
+        stack.sandbox.state, None, config_id=channel["config_id"], external_userid="wmHALF00001"
+    )
+    created = added.relation.createtime
+    half = wecom_events.add_half_external_contact(
+        stack.corp_id,
+        "zhangsan",
+        "wmHALF00001",
+        state=channel["state"],
+        welcome_code=added.welcome_code,
+        create_time=created,
+    )
+    full = wecom_events.add_external_contact(
+        stack.corp_id, "zhangsan", "wmHALF00001", state=channel["state"], create_time=created + 5
+    )
+    assert (await stack.sender.send(half)).status == 200
+    await stack.drain()
+    assert (await stack.sender.send(full)).status == 200
+    await stack.drain()
+    assert len(stack.sandbox.state.sent["welcome"]) == 1
+    assert len(stack.sandbox.state.sent["app_message"]) == 1
+    _, stats = await stack.api("GET", f"/api/v1/channels/{channel['id']}/stats")
+    assert stats["adds"] == 1
+
+
+async def test_a_slow_welcome_does_not_hold_up_the_ones_behind_it(stack: Stack) -> None:
+    """The fast lane claims whenever a slot is free: with 2 slots and the first welcome hung
+    in WeCom, the other four are sent while it still hangs (a batch would wait for it)."""
+    import asyncio
+
+    from scrm.appkeys import DISPATCHER, SERVICES
+    from scrm.events.worker import Worker
+
+    channel = await make_channel(stack)
+    app = stack.server.app
+    services = app[SERVICES]
+    fast = Worker(
+        services.db,
+        app[DISPATCHER],
+        services,
+        dataclasses.replace(stack.settings.worker, concurrency=2, poll_interval=0.05),
+        handlers=["channels.on_add"],
+        name="fast-worker",
+    )
+    state = stack.sandbox.state
+    state.faults.inject("send_welcome_msg", kind="hang", count=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(fast.run(stop))
+    try:
+        for n in range(5):
+            await scan(stack, channel, f"wmSLOT000000{n}", times=1)
+
+        async def welcomed(count: int) -> None:
+            while len(state.sent["welcome"]) < count:  # noqa: ASYNC110 - no event to await
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(welcomed(4), timeout=60)  # a guard against hanging, not a timing
+        first = await HandlerRun.filter(handler="channels.on_add").order_by("id").first()
+        assert first is not None and first.status == "running"  # still in WeCom, hung
+        state.faults.release.set()
+        await asyncio.wait_for(welcomed(5), timeout=60)
+    finally:
+        state.faults.release.set()
+        stop.set()
+        await task
+    assert await HandlerRun.filter(handler="channels.on_add", status="done").count() == 5
+    assert await HandlerRun.filter(handler="contacts.sync_contact", status="pending").count() == 5

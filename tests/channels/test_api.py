@@ -81,6 +81,9 @@ async def test_wecom_refusal_is_502_naming_the_errcode_and_stores_nothing(stack:
         ),
         ({"rotation": {"schedule": [{"staff": ["wangwu"]}]}}, "rotation.schedule[0].staff"),
         ({"tags": ["x" * 31]}, "tags[0]"),
+        ({"name": "a\x00b"}, "name"),
+        ({"welcome": {"text": "hi\x00"}}, "welcome.text"),
+        ({"options": {"k": ["\x00"]}}, "options.k[0]"),
     ],
 )
 async def test_bad_input_is_422_naming_the_field(
@@ -190,6 +193,8 @@ async def test_stats_window_parameters(stack: Stack) -> None:
         ("to=2026-13-01", "to"),
         ("tz=Mars/Base", "tz"),
         ("from=2020-01-01&to=2026-01-01", "from"),
+        ("to=9999-12-31", "to"),
+        ("tz=", "tz"),
     ):
         status, body = await stack.api("GET", f"{path}?{query}")
         assert (status, body["error"]["field"]) == (422, field), query

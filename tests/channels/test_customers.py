@@ -52,6 +52,8 @@ async def test_bad_parameters_are_422_naming_them(stack: Stack) -> None:
         ("channel=x", "channel"),
         ("cursor=-5", "cursor"),
         ("q=" + "x" * 65, "q"),
+        ("q=a%00b", "q"),
+        ("staff=" + "x" * 65, "staff"),
     ):
         status, body = await stack.api("GET", f"/api/v1/customers?{query}")
         assert (status, body["error"]["field"]) == (422, field), query

@@ -262,9 +262,11 @@ async def test_unsettled_effects_are_resolved_by_a_fresh_read(
     assert (await ledger.run("mark_tag:b", "mark_tag", call)).performed and call.calls == 1
 
 
-async def test_unknown_kind_is_refused(ledger: EffectLedger) -> None:
+async def test_unknown_kinds_and_overlong_keys_are_refused(ledger: EffectLedger) -> None:
     with pytest.raises(ValueError, match="unknown effect kind"):
         await ledger.run("k", "teleport", Recorder())
+    with pytest.raises(ValueError, match="effect_key"):
+        await ledger.run("k" * (KEY_MAX + 1), "mark_tag", Recorder())
 
 
 def test_long_keys_keep_their_head_and_stay_unique() -> None:
