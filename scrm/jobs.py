@@ -8,6 +8,7 @@ from archive.checkpoints import sign_checkpoints
 from archive.pull import catch_up
 from archive.retention import apply_retention
 from scrm.channels.staffing import rotate_due
+from scrm.leads.assign import assign_stragglers
 from scrm.leads.followups import send_due_reminders
 from scrm.leads.linking import link_customers
 from scrm.leads.pool import recycle_unworked
@@ -64,10 +65,13 @@ async def lead_recycling(services: Services) -> None:
 
 
 async def lead_linking(services: Services) -> None:
-    """Link leads and mini-program scans to WeCom customers with the same unionid."""
+    """Link leads and scans to customers by unionid; assign leads no worker ever saw."""
     linked = await link_customers(services)
     if linked:
         log.info("linked %d lead(s) to WeCom customers by unionid", linked)
+    stragglers = await assign_stragglers(services)
+    if stragglers:
+        log.warning("assigned %d lead(s) whose submitted event never reached a worker", stragglers)
 
 
 JOBS = [

@@ -208,3 +208,26 @@ async def notify_owner(services: Services, lead: Lead, channel: Channel) -> Outc
         request={"lead": lead.id, "touser": owner},
         summary=lambda result: {"msgid": result.msgid, "invaliduser": list(result.invaliduser)},
     )
+
+
+STRAGGLER_AGE = 120.0  # seconds: older than any normal trip through the inbox
+
+
+async def assign_stragglers(services: Services, limit: int = 100) -> int:
+    """Assign open leads nobody owns that never reached a worker (the process died between
+    storing the lead and storing its ``lead.submitted`` event); the number assigned."""
+    now = services.clock()
+    waiting = await Lead.filter(
+        owner__isnull=True,
+        pooled=False,
+        status__in=OPEN_STATUSES,
+        last_submitted_at__lt=now - STRAGGLER_AGE,
+    ).limit(limit)
+    assigned = 0
+    for lead in waiting:
+        if await assign_lead(services, lead.id) is None:
+            continue
+        fresh = await Lead.get(id=lead.id)
+        await notify_owner(services, fresh, await Channel.get(id=fresh.channel_id))  # type: ignore[attr-defined]
+        assigned += 1
+    return assigned

@@ -201,3 +201,28 @@ async def test_nul_in_json_text_is_422(stack: Stack) -> None:
         method = "PATCH" if path.endswith(str(lead_id)) else "POST"
         status, error = await stack.api(method, path, json=body)
         assert (status, error["error"]["field"]) == (422, field), (path, error)
+
+
+async def test_a_lead_whose_event_was_never_stored_is_assigned_by_the_sweep(stack: Stack) -> None:
+    import dataclasses
+
+    from scrm.appkeys import SERVICES
+    from scrm.channels.models import Channel
+    from scrm.leads.assign import assign_stragglers
+    from scrm.leads.models import Lead
+    from scrm.leads.service import submit_lead
+
+    channel = await form_channel(stack)
+    services = stack.server.app[SERVICES]
+    crashed = dataclasses.replace(services, inbox=None)  # died before the event was stored
+    found = await Channel.get(id=channel["id"])
+    await submit_lead(crashed, found, {"name": "韩梅梅", "phone": "13812345678"})
+    assert await stack.drain() == 0
+    lead = await Lead.get()
+    assert await assign_stragglers(services) == 0  # too young: its event may be on its way
+    later = dataclasses.replace(services, clock=lambda: lead.last_submitted_at + 121)
+    assert await assign_stragglers(later) == 1
+    assert (await Lead.get(id=lead.id)).owner == "zhangsan"
+    [notice] = stack.sandbox.state.sent["app_message"]
+    assert notice["touser"] == ["zhangsan"]
+    assert await assign_stragglers(later) == 0
