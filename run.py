@@ -38,6 +38,7 @@ from scrm.channels.handlers import router as channels_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
 from scrm.gctune import freeze_startup_objects, measure_pauses
+from scrm.leads.handlers import router as leads_router
 from scrm.tickets.handlers import router as tickets_router
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ ROUTERS: Sequence[Router] = (
     archive_router,
     autotag_router,
     tickets_router,
+    leads_router,
 )
 
 # Libraries that log routine lifecycle at INFO ("Tortoise-ORM shutdown", APScheduler's

@@ -25,6 +25,10 @@ PREFIX = "SCRM_"
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 
 
+# scrm/sandbox/config.py's defaults: the sandbox's mini-program appid and secret.
+SANDBOX_MINIPROGRAM = ("wxsandbox00000001", "sandbox-miniprogram-secret")
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; `key` names it as the operator wrote it."""
 
@@ -97,11 +101,10 @@ class ArchiveSettings:
 
 @dataclass(frozen=True)
 class TicketSettings:
-    """Tickets: the SLA sweep, the merge window, links in notices, and email (SMTP)."""
+    """Tickets: the SLA sweep, the merge window, and email (SMTP); links use `public_url`."""
 
     sla_sweep_seconds: float = 10.0
     merge_window_seconds: int = 24 * 3600  # a request joins an open ticket this recent
-    public_url: str = ""  # base of ticket links in notices; "" = the service's own address
     smtp_host: str | None = None  # unset: email channels cannot send
     smtp_port: int = 25
     smtp_from: str = "scrm@localhost"
@@ -117,6 +120,16 @@ class Settings:
     sandbox: bool = False
     sandbox_port: int = 8081
     max_body_bytes: int = 64 * 1024
+    # Where customers reach this service (form QR codes, links in app messages).
+    public_url: str = "http://127.0.0.1:8080"
+    # The public pool (公海): days without a follow-up by the owner before a lead goes back
+    # (0 = never; a form channel's options.pool.recycle_days overrides), claims per day each.
+    leads_recycle_days: int = 7
+    leads_claim_cap: int = 20
+    # The company mini-program (WeChat appid/secret); empty appid: /mp/* answer 503.
+    miniprogram_appid: str = ""
+    miniprogram_secret: Secret = Secret("")
+    miniprogram_api_base: str | None = None  # None: the sandbox when sandboxed, else WeChat
     var_dir: Path = Path("var")
     log_level: str = "INFO"
     # Message content a handler run never finished with is shredded after this many days,
@@ -284,7 +297,8 @@ _KNOWN_KEYS = (
     "worker_poll_interval worker_lease_seconds archive_keys archive_key_file "
     "archive_retention_days finance_sdk_path archive_finance_secret archive_rsa_keys "
     "inbox_content_ttl_days "
-    "sla_sweep_seconds ticket_merge_window public_url smtp_host smtp_port smtp_from"
+    "sla_sweep_seconds ticket_merge_window public_url smtp_host smtp_port smtp_from "
+    "leads_recycle_days leads_claim_cap miniprogram_appid miniprogram_secret miniprogram_api_base"
 ).split()
 
 
@@ -333,9 +347,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if len(admin_token.value) < 16:
         raise ConfigError("SCRM_ADMIN_TOKEN", "must be at least 16 characters")
 
+    host = src.get("host", _str, "127.0.0.1")
+    port = src.get("port", _int_in(0, 65535), 8080)
     return Settings(
-        host=src.get("host", _str, "127.0.0.1"),
-        port=src.get("port", _int_in(0, 65535), 8080),
+        host=host,
+        port=port,
+        public_url=src.get("public_url", _http_url, f"http://{host}:{port}").rstrip("/"),
+        leads_recycle_days=src.get("leads_recycle_days", _int_in(0, 3650), 7),
+        leads_claim_cap=src.get("leads_claim_cap", _int_in(1, 100_000), 20),
+        # The sandbox plays the mini-program too, with these fixed development credentials.
+        miniprogram_appid=src.get(
+            "miniprogram_appid", _str, SANDBOX_MINIPROGRAM[0] if sandbox else ""
+        ),
+        miniprogram_secret=src.get(
+            "miniprogram_secret",
+            _secret,
+            Secret(SANDBOX_MINIPROGRAM[1] if sandbox else ""),
+        ),
+        miniprogram_api_base=src.get("miniprogram_api_base", _http_url, None),
         database_url=src.get("database_url", _database_url, f"sqlite://{var_dir}/scrm.db"),
         redis_url=src.get("redis_url", _redis_url, None),
         admin_token=admin_token,
@@ -365,7 +394,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tickets=TicketSettings(
             sla_sweep_seconds=src.get("sla_sweep_seconds", _float_in(0.1, 3600), 10.0),
             merge_window_seconds=src.get("ticket_merge_window", _int_in(0, 30 * 86400), 86400),
-            public_url=src.get("public_url", _str, ""),
             smtp_host=src.get("smtp_host", _str, None),
             smtp_port=src.get("smtp_port", _int_in(1, 65535), 25),
             smtp_from=src.get("smtp_from", _str, "scrm@localhost"),

@@ -19,9 +19,11 @@ from aiohttp import web
 
 from adapters.email import Mailer
 from adapters.kv import KVStore, open_kv
-from adapters.wecom import RetryPolicy, RobotWebhookClient, WeComClient
+from adapters.wecom import MiniProgramClient, RetryPolicy, RobotWebhookClient, WeComClient
+from adapters.wecom.miniprogram import WECHAT_API_BASE
 from archive import api as archive_api
 from archive.inbox_seal import InboxSeal
+from archive.pii import FieldSeal
 from archive.pull import attach_puller
 from archive.runtime import open_archive
 from callbacks.crypto import CallbackCrypto
@@ -41,6 +43,9 @@ from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
 from scrm.events.worker import Worker
 from scrm.jobs import JOBS, ticket_jobs
+from scrm.leads import api as leads_api
+from scrm.leads import miniprogram as leads_miniprogram
+from scrm.leads import web as leads_web
 from scrm.metrics import Metrics
 from scrm.readiness import WECOM_READINESS, WeComReadiness, check_customer_api
 from scrm.scheduler import Scheduler
@@ -93,6 +98,9 @@ def create_app(
         events,
         effects_api,
         channels_api,
+        leads_api,
+        leads_web,
+        leads_miniprogram,
         customers,
         messages,
         autotag_api,
@@ -131,6 +139,8 @@ def create_app(
                 seal=seal,
                 tickets=ticket_runtime(settings, session, kv),
                 agent=agent if wecom.agent_id and wecom.agent_secret else None,
+                pii=FieldSeal(archive_runtime),
+                miniprogram=_miniprogram(settings, session, kv),
             )
             app[SERVICES] = services
             # Once, before anything runs: a missing 客户联系 permission is an ERROR an operator
@@ -176,8 +186,25 @@ def ticket_runtime(
         agent=agent,
         agent_id=wecom.agent_id,
         mailer=mailer,
-        link_base=tickets.public_url or f"http://{settings.host}:{settings.port}",
+        link_base=settings.public_url,
         merge_window=tickets.merge_window_seconds,
+    )
+
+
+def _miniprogram(
+    settings: Settings, session: aiohttp.ClientSession, kv: KVStore
+) -> MiniProgramClient | None:
+    """The mini-program's WeChat client; the sandbox plays WeChat when the service is sandboxed."""
+    if not settings.miniprogram_appid:
+        return None
+    default = settings.wecom.api_base if settings.sandbox else WECHAT_API_BASE
+    return MiniProgramClient(
+        session,
+        kv,
+        appid=settings.miniprogram_appid,
+        secret=settings.miniprogram_secret,
+        api_base=settings.miniprogram_api_base or default,
+        timeout=settings.wecom.request_timeout,
     )
 
 

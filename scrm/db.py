@@ -27,6 +27,7 @@ MODEL_MODULES = [
     "scrm.effects.models",
     "scrm.tickets.models",
     "scrm.channels.models",
+    "scrm.leads.models",
     "archive.models",
     "aerich.models",
 ]

@@ -10,6 +10,10 @@ from archive.retention import apply_retention
 from config import Settings
 from scrm.channels.staffing import rotate_due
 from scrm.events.expiry import expire_content
+from scrm.leads.assign import assign_stragglers
+from scrm.leads.followups import send_due_reminders
+from scrm.leads.linking import link_customers
+from scrm.leads.pool import recycle_unworked
 from scrm.scheduler import PeriodicJob
 from scrm.services import Services
 from scrm.tickets import notify, sla
@@ -86,7 +90,34 @@ async def channel_rotation(services: Services) -> None:
         log.info("changed the members of %d channel code(s)", changed)
 
 
+async def followup_reminders(services: Services) -> None:
+    """Send follow-up reminders that are due (the database holds the due times)."""
+    sent = await send_due_reminders(services)
+    if sent:
+        log.info("sent %d follow-up reminder(s)", sent)
+
+
+async def lead_recycling(services: Services) -> None:
+    """Return leads nobody followed up in time to the public pool."""
+    recycled = await recycle_unworked(services)
+    if recycled:
+        log.info("returned %d unworked lead(s) to the pool", recycled)
+
+
+async def lead_linking(services: Services) -> None:
+    """Link leads and scans to customers by unionid; assign leads no worker ever saw."""
+    linked = await link_customers(services)
+    if linked:
+        log.info("linked %d lead(s) to WeCom customers by unionid", linked)
+    stragglers = await assign_stragglers(services)
+    if stragglers:
+        log.warning("assigned %d lead(s) whose submitted event never reached a worker", stragglers)
+
+
 JOBS = [
+    PeriodicJob("lead-linking", lead_linking, every_seconds=30.0, lease_seconds=120.0),
+    PeriodicJob("lead-recycling", lead_recycling, every_seconds=300.0, lease_seconds=600.0),
+    PeriodicJob("followup-reminders", followup_reminders, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("channel-rotation", channel_rotation, every_seconds=15.0, lease_seconds=60.0),
     PeriodicJob("archive-pull", archive_pull, every_seconds=MINUTE, lease_seconds=5 * MINUTE),
     PeriodicJob("archive-checkpoints", archive_checkpoints, every_seconds=HOUR),

@@ -16,7 +16,8 @@ from scrm.events.content import ContentSeal
 from scrm.metrics import Metrics
 
 if TYPE_CHECKING:
-    from adapters.wecom import WeComClient
+    from adapters.wecom import MiniProgramClient, WeComClient
+    from archive.pii import FieldSeal
     from archive.runtime import ArchiveRuntime
     from scrm.autotag.runtime import AutoTagRuntime
     from scrm.events.inbox import Inbox
@@ -42,6 +43,10 @@ class Services:
     tickets: TicketRuntime | None = None
     # The self-built app (SCRM_AGENT_ID/SCRM_AGENT_SECRET) for app messages; None: not set up.
     agent: WeComClient | None = None
+    # Seals and key-hashes personal fields (a lead's phone); keys stay inside archive/.
+    pii: FieldSeal | None = None
+    # The company mini-program's WeChat client (jscode2session, wxacode); None: not set up.
+    miniprogram: MiniProgramClient | None = None
 
     @cached_property
     def effects(self) -> EffectLedger:

@@ -103,6 +103,10 @@ async def qrcode_png(request: web.Request) -> web.Response:
 
 async def qrcode_svg(request: web.Request) -> web.Response:
     channel = await _channel(request)
+    if channel.kind == "form":
+        return web.Response(
+            body=qr.code_svg(_form_url(request, channel)), content_type="image/svg+xml"
+        )
     if channel.qr_text is None:
         await _code_png(request, channel)
         channel = await _channel(request)
@@ -112,7 +116,13 @@ async def qrcode_svg(request: web.Request) -> web.Response:
 
 
 async def _code_png(request: web.Request, channel: Channel) -> bytes:
+    if channel.kind == "form":  # the code opens the public form page, not WeCom's way
+        return qr.code_png(_form_url(request, channel))
     return await fetch_code(request.app[SERVICES], channel)
+
+
+def _form_url(request: web.Request, channel: Channel) -> str:
+    return f"{request.app[SERVICES].settings.public_url}/c/{channel.state}"
 
 
 async def stats_one(request: web.Request) -> web.Response:

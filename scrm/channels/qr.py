@@ -71,6 +71,14 @@ def code_svg(text: str) -> bytes:
     return out.getvalue()
 
 
+def code_png(text: str, box_size: int = 10) -> bytes:
+    """``text`` as a QR code in PNG (a form channel's public URL), 4-module border."""
+    image = qrcode.make(text, box_size=box_size, border=4)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
 def render_poster(png: bytes, title: str, caption: str | None = None) -> bytes:
     """A printable PNG: the title on top, WeCom's code in the middle, the caption below."""
     font_path = cjk_font_path()

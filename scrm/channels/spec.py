@@ -9,10 +9,22 @@ from typing import Any
 from scrm.channels.models import KINDS
 from scrm.channels.rotation import Rotation, RotationError, parse_rotation
 from scrm.channels.state import state_problem
+from scrm.leads.form import FORM_KEYS, FormError, parse_form_options
 
-FIELDS = ("name", "kind", "staff", "tags", "welcome", "skip_verify", "rotation", "state", "options")
-MUTABLE = ("name", "staff", "tags", "welcome", "skip_verify", "rotation", "options")
-AVAILABLE_KINDS = ("contact_way",)  # form and miniprogram come with the leads work
+FIELDS = (
+    "name",
+    "kind",
+    "staff",
+    "tags",
+    "welcome",
+    "skip_verify",
+    "rotation",
+    "state",
+    "options",
+    *FORM_KEYS,
+)
+MUTABLE = ("name", "staff", "tags", "welcome", "skip_verify", "rotation", "options", *FORM_KEYS)
+AVAILABLE_KINDS = KINDS  # miniprogram: a contact way shown in the mini-program (wxacode.png)
 MAX_STAFF = 100  # WeCom: ≤ 100 members per way
 WELCOME_TEXT_BYTES = 4000
 
@@ -79,7 +91,7 @@ def parse_spec(data: object) -> ChannelSpec:
             skip_verify=_bool(data.get("skip_verify", True), "skip_verify"),
             rotation=_rotation(data.get("rotation")),
             state=state,
-            options=_options(data.get("options", {})),
+            options=_kind_options(kind, data.get("options", {}), data),
         )
     )
 
@@ -108,8 +120,9 @@ def apply_changes(spec: ChannelSpec, data: object) -> tuple[ChannelSpec, set[str
         changes["skip_verify"] = _bool(data["skip_verify"], "skip_verify")
     if "rotation" in data:
         changes["rotation"] = _rotation(data["rotation"])
-    if "options" in data:
-        changes["options"] = _options(data["options"])
+    if "options" in data or any(k in data for k in FORM_KEYS):
+        base = data.get("options", spec.options)
+        changes["options"] = _kind_options(spec.kind, base, data)
     return _checked(replace(spec, **changes)), set(changes)
 
 
@@ -240,3 +253,27 @@ def _options(value: object) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SpecError("options", "options must be an object")
     return dict(value)
+
+
+def _kind_options(kind: str, value: object, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Options, with a form channel's ``fields``/``consent``/``assignment`` (given at the top
+    level or inside ``options``) checked whole and kept in ``options``."""
+    options = _options(value)
+    page = options.get("page")
+    if page is not None and (
+        not isinstance(page, str)
+        or not 1 <= len(page) <= 128
+        or page.startswith("/")
+        or "?" in page
+    ):
+        raise SpecError("options.page", "page is a mini-program page path (no leading / or ?)")
+    given = [k for k in FORM_KEYS if k in data]
+    if kind != "form":
+        if given:
+            raise SpecError(given[0], f"{given[0]} belongs to form channels")
+        return options
+    options |= {k: data[k] for k in given}
+    try:
+        return parse_form_options(options)
+    except FormError as exc:
+        raise SpecError(exc.field, str(exc)) from None

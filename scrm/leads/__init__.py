@@ -1,0 +1,1 @@
+"""Leads (线索): a scan → a mobile form → a lead assigned to someone who must follow up."""
