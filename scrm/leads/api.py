@@ -9,7 +9,7 @@ from aiohttp import web
 from tortoise.expressions import Q
 
 from scrm.api.errors import ApiError, json_body
-from scrm.api.params import int_param
+from scrm.api.params import int_param, path_id, text_param
 from scrm.appkeys import SERVICES
 from scrm.leads.assign import reassign_lead
 from scrm.leads.followups import add_followup, followup_json, parse_followup
@@ -38,7 +38,7 @@ async def list_leads(request: web.Request) -> web.Response:
     channel = int_param(request, "channel", default=None, low=1, high=2**62)
     if channel is not None:
         query = query.filter(channel_id=channel)
-    owner = _query(request, "owner")
+    owner = text_param(request, "owner", limit=64)
     if owner:
         query = query.filter(owner=owner)
     status = request.query.get("status")
@@ -153,10 +153,10 @@ async def _full(request: web.Request, lead: Lead) -> dict[str, Any]:
 
 
 async def _lead(request: web.Request) -> Lead:
-    raw = request.match_info["lead_id"]
-    lead = await Lead.get_or_none(id=int(raw)) if raw.isdigit() and len(raw) <= 18 else None
+    lead_id = path_id(request, "lead_id", "lead")
+    lead = await Lead.get_or_none(id=lead_id)
     if lead is None:
-        raise ApiError(404, "not_found", f"lead {raw} does not exist")
+        raise ApiError(404, "not_found", f"lead {lead_id} does not exist")
     return lead
 
 

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from adapters.wecom import WeComAPIError, WeComError
 from scrm.api.errors import ApiError
+from scrm.api.params import path_id
 from scrm.appkeys import SERVICES
 from scrm.channels.models import Channel
 from scrm.channels.service import wecom
@@ -185,10 +186,10 @@ async def forms(request: web.Request) -> web.Response:
 async def wxacode_png(request: web.Request) -> web.Response:
     """``wxa/getwxacodeunlimit`` for the channel's scene; JSON instead of an image → 502."""
     services = request.app[SERVICES]
-    raw = request.match_info["channel_id"]
-    channel = await Channel.get_or_none(id=int(raw)) if raw.isdigit() and len(raw) <= 18 else None
+    channel_id = path_id(request, "channel_id", "channel")
+    channel = await Channel.get_or_none(id=channel_id)
     if channel is None:
-        raise ApiError(404, "not_found", f"channel {raw} does not exist")
+        raise ApiError(404, "not_found", f"channel {channel_id} does not exist")
     if channel.archived:
         raise ApiError(409, "conflict", f"channel {channel.id} is archived")
     page = request.query.get("page") or (channel.options or {}).get("page")
