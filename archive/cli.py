@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from adapters.kv import open_kv
-from archive.audit import AuditEvent, append_audit
-from archive.checkpoints import sign_checkpoints
 from archive.errors import ArchiveCryptoError, KeyRingError
-from archive.importer import import_jsonl
-from archive.inbox_seal import InboxSeal
-from archive.keyfile import generate_key_file
-from archive.retention import apply_retention
-from archive.reviewers import ROLES, add_reviewer, parse_scope
-from archive.rotate import retire_kek, rotate_kek
+from archive.integrity.signing import sign_checkpoints
+from archive.integrity.verify import newest_checkpoint, verify_archive
+from archive.keys.inbox_seal import InboxSeal
+from archive.keys.key_file import generate_key_file
+from archive.keys.rotation import retire_kek, rotate_kek
+from archive.review.audit_log import AuditEvent, append_audit
+from archive.review.reviewers import ROLES, add_reviewer, parse_scope
 from archive.runtime import ArchiveRuntime, open_archive
-from archive.verify import newest_checkpoint, verify_archive
+from archive.store.importer import import_jsonl
+from archive.store.retention import apply_retention
 from config import Settings
 from scrm.db import close_database, open_database
 from scrm.events.inbox import Inbox

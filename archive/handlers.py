@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from archive.finance_errors import FinanceSdkError, FinanceWorkerError
-from archive.pull import catch_up
-from archive.store import store_messages
+from archive.pull.errors import FinanceSdkError, FinanceWorkerError
+from archive.pull.puller import catch_up
+from archive.store.write import store_messages
 from scrm.chat import EVENT_NAME, ChatMessageError
 from scrm.events.errors import PermanentError, Retry
 from scrm.events.router import EventRecord, Router

@@ -100,7 +100,7 @@ class ArchiveCheckpoint(Model):
     seq = fields.BigIntField(null=True, unique=True)
     partition = fields.CharField(max_length=96)
     day = fields.CharField(max_length=10)
-    body = fields.TextField()  # archive.checkpoint.Checkpoint.to_json()
+    body = fields.TextField()  # archive.integrity.checkpoint.Checkpoint.to_json()
     created_at = fields.FloatField()
 
     class Meta:

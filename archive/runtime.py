@@ -9,18 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archive.blind_index import BlindIndex, hash_filter_value, index_grams, query_grams
-from archive.dek_cache import DataKeyCache
-from archive.envelope import WrappedKey
 from archive.errors import MissingKeyError
-from archive.keyfile import load_key_file
-from archive.keyring import KeyRing
-from archive.keys import check_stored_keks, load_ring
+from archive.keys.blind_index import BlindIndex, hash_filter_value, index_grams, query_grams
+from archive.keys.dek_cache import DataKeyCache
+from archive.keys.envelope import WrappedKey
+from archive.keys.key_file import load_key_file
+from archive.keys.loading import check_stored_keks, load_ring
+from archive.keys.ring import KeyRing
 from config import Settings
 from scrm.db import Database
 
 if TYPE_CHECKING:
-    from archive.pull import Puller
+    from archive.pull.puller import Puller
 
 log = logging.getLogger(__name__)
 # 8-byte tokens stored as BIGINT: index lookups on integers are much faster than on bytea,
@@ -74,7 +74,7 @@ class ArchiveRuntime:
         self.key_file = key_file
         self.admin_token = admin_token
         self.clock = clock
-        self.puller: Puller | None = None  # set by archive.pull.attach_puller
+        self.puller: Puller | None = None  # set by archive.pull.puller.attach_puller
         self._use(ring)
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/archive.py [--quick | --messages N] [--database-url URL]``
 
 The same generated messages (fixed seed; 1:1 chats, Zipf-distributed words) are stored
-(a) by scrm's `archive.store.StorePipeline` (what `run.py archive import` uses: one commit at
+(a) by scrm's `archive.store.write.StorePipeline` (what `run.py archive import` uses: one commit at
 a time, the next batch prepared meanwhile) and (b) as plaintext rows with a ``pg_trgm`` GIN
 index on the text, both in batches of 500, each in its own scratch
 database (created and dropped here). Then the same keyword queries (3–4 character words,
@@ -32,10 +32,10 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 
 import asyncpg  # noqa: E402
 
-from archive.keyfile import generate_ring  # noqa: E402
+from archive.keys.key_file import generate_ring  # noqa: E402
+from archive.review.search import SearchFilters, search  # noqa: E402
 from archive.runtime import ArchiveRuntime  # noqa: E402
-from archive.search import SearchFilters, search  # noqa: E402
-from archive.store import StorePipeline  # noqa: E402
+from archive.store.write import StorePipeline  # noqa: E402
 from scrm.db import close_database, open_database  # noqa: E402
 from tagging import normalize  # noqa: E402
 

@@ -38,7 +38,7 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench")]
 
-from archive.keyfile import generate_key_file  # noqa: E402
+from archive.keys.key_file import generate_key_file  # noqa: E402
 from bench import intake_wrk  # noqa: E402
 from bench.intake_load import (  # noqa: E402
     Credentials,

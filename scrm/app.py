@@ -21,10 +21,10 @@ from adapters.email import Mailer
 from adapters.kv import KVStore, open_kv
 from adapters.wecom import MiniProgramClient, RetryPolicy, RobotWebhookClient, WeComClient
 from adapters.wecom.miniprogram import WECHAT_API_BASE
-from archive import api as archive_api
-from archive.inbox_seal import InboxSeal
-from archive.pii import FieldSeal
-from archive.pull import attach_puller
+from archive.keys.inbox_seal import InboxSeal
+from archive.keys.pii import FieldSeal
+from archive.pull.puller import attach_puller
+from archive.review import api as archive_api
 from archive.runtime import open_archive
 from callbacks.crypto import CallbackCrypto
 from callbacks.intake import WeComCallbackView

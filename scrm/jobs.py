@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from archive.checkpoints import sign_checkpoints
-from archive.pull import catch_up
-from archive.retention import apply_retention
+from archive.integrity.signing import sign_checkpoints
+from archive.pull.puller import catch_up
+from archive.store.retention import apply_retention
 from config import Settings
 from scrm.channels.staffing import rotate_due
 from scrm.events.expiry import expire_content

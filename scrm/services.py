@@ -17,7 +17,7 @@ from scrm.metrics import Metrics
 
 if TYPE_CHECKING:
     from adapters.wecom import MiniProgramClient, WeComClient
-    from archive.pii import FieldSeal
+    from archive.keys.pii import FieldSeal
     from archive.runtime import ArchiveRuntime
     from scrm.autotag.runtime import AutoTagRuntime
     from scrm.events.inbox import Inbox
@@ -37,7 +37,7 @@ class Services:
     autotag: AutoTagRuntime | None = None
     # The compliance archive's key ring and stores; only archive/ looks inside.
     archive: ArchiveRuntime | None = None
-    # Seals message content in the inbox and opens it for handlers (archive/inbox_seal.py).
+    # Seals message content in the inbox and opens it for handlers (archive/keys/inbox_seal.py).
     seal: ContentSeal | None = None
     # Ticket notices: robot, app and email senders, links.
     tickets: TicketRuntime | None = None

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
-from archive.api import ArchiveCall, audited, reviewer_body
-from archive.query import limit_of
+from archive.review.api import ArchiveCall, audited, reviewer_body
+from archive.review.query import limit_of
 from scrm.api.errors import ApiError, json_body
 from scrm.api.params import MAX_EPOCH_MS, MAX_ID, int_param, path_id, path_userid
 from scrm.appkeys import SERVICES

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from archive.audit import AuditEvent, append_audit
+from archive.review.audit_log import AuditEvent, append_audit
+from archive.review.search import SearchFilters, search
 from archive.runtime import ArchiveRuntime
-from archive.search import SearchFilters, search
 from scrm.autotag.handlers import customer_of
 from scrm.chat import ChatMessageError, parse_chat_message
 from tagging import Backtest, BacktestReport, KeywordRule, StoredMessage

@@ -1,7 +1,7 @@
 """Guarantee 7: chat content rests only encrypted, and in the inbox only for a bounded time.
 
 An event that carries message content is *sealed* before the inbox commits it: the content
-is encrypted (`ContentSeal`, implemented by `archive.inbox_seal` with the archive's keys) and
+is encrypted (`ContentSeal`, implemented by `archive.keys.inbox_seal` with the archive's keys) and
 only routing metadata stays readable. A worker unseals it for the handler that loads it. Once
 every handler has processed it (the archive encrypts it, tagging matches it) the row is
 stripped down to the metadata; runs still unfinished after SCRM_INBOX_CONTENT_TTL_DAYS are

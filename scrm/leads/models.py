@@ -1,7 +1,7 @@
 """Leads, what happened to them, and follow-ups.
 
 A `Lead` is one prospect who left details through a form channel (web page or mini-program).
-Its phone number rests only sealed (`archive.pii.FieldSeal`) next to a keyed hash used for
+Its phone number rests only sealed (`archive.keys.pii.FieldSeal`) next to a keyed hash used for
 dedupe and lookup; nothing else about it is in clear. `LeadEvent` is the history (submitted,
 resubmitted, assigned, reassigned, status, released, claimed, recycled): who, why, when.
 `FollowUp` is a note by a staff member on a lead or a customer, with an optional reminder whose
@@ -28,7 +28,7 @@ class Lead(Model):
         "models.Channel", related_name="leads", on_delete=fields.RESTRICT
     )
     source = fields.CharField(max_length=16, default="form")  # form | miniprogram
-    phone_sealed = fields.TextField()  # archive.pii: "1:<kek id>:<base64>"
+    phone_sealed = fields.TextField()  # archive.keys.pii: "1:<kek id>:<base64>"
     phone_hash = fields.CharField(max_length=64)  # keyed hash: dedupe and lookup
     name = fields.CharField(max_length=200, default="")
     company = fields.CharField(max_length=200, default="")
@@ -96,7 +96,7 @@ class FollowUp(Model):
 class MiniProgramUser(Model):
     """A customer who logged in to the company mini-program (``jscode2session``).
 
-    WeChat's ``session_key`` never leaves the server: it rests sealed (`archive.pii`).
+    WeChat's ``session_key`` never leaves the server: it rests sealed (`archive.keys.pii`).
     """
 
     id = fields.BigIntField(primary_key=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from archive.pii import FieldSeal
+from archive.keys.pii import FieldSeal
 from scrm.channels.models import Channel
 from scrm.events.inbox import IncomingEvent
 from scrm.leads.models import Lead, LeadEvent

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from archive.keyring import KeyRing
-from archive.sealed_secrets import open_secret, seal_secret
+from archive.keys.ring import KeyRing
+from archive.keys.sealed_secrets import open_secret, seal_secret
 
 PURPOSE = "group_channel.webhook_key"
 

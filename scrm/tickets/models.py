@@ -81,7 +81,7 @@ class GroupChannel(Model):
     """Where notices go: a group robot, an app group chat, a person, or email addresses.
 
     A robot's webhook key is a credential: stored sealed by the archive's key ring
-    (`archive.sealed_secrets`), shown masked, never logged.
+    (`archive.keys.sealed_secrets`), shown masked, never logged.
     """
 
     id = fields.BigIntField(primary_key=True)

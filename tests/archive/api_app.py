@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from archive.api import register
+from archive.review.api import register
 from archive.runtime import ArchiveRuntime
 from config import Settings
 from scrm.api.errors import error_middleware

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archive.chain import ChainRecord, genesis_head
+from archive.integrity.message_chain import ChainRecord, genesis_head
 
 CONV = "ww1:wmABC:external1"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.keyfile import write_key_file
+from archive.keys.key_file import write_key_file
 from archive.runtime import ArchiveRuntime
 from config import Settings
 from config.settings import ArchiveSettings

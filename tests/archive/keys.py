@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from base64 import b64encode
 
-from archive.keyring import KeyRing
+from archive.keys.ring import KeyRing
 
 KEK1 = bytes(range(32))
 KEK2 = bytes(range(32, 64))

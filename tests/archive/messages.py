@@ -30,7 +30,7 @@ def text_message(
 
 async def content(runtime: Any, msgid: str) -> str | None:
     """The decrypted text of an archived message, None if it cannot be read."""
-    from archive.records import read_message
+    from archive.store.read import read_message
 
     message = await read_message(runtime, msgid)
     return None if message is None else str(message["text"]["content"])

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from archive.reviewers import Scope, add_reviewer
+from archive.review.reviewers import Scope, add_reviewer
 from archive.runtime import ArchiveRuntime
-from archive.store import store_messages
+from archive.store.write import store_messages
 from scrm.db import Database
 from tests.archive.api_app import archive_app, bearer
 from tests.archive.conftest import ADMIN_TOKEN
@@ -218,7 +218,7 @@ async def test_keyword_pages_with_cursor(runtime: ArchiveRuntime, client: Client
 
 
 async def _entries_of(runtime: ArchiveRuntime, actor: str) -> list[dict[str, Any]]:
-    from archive.audit import read_audit
+    from archive.review.audit_log import read_audit
 
     return [e.fields for e in await read_audit(runtime) if e.fields["actor"] == actor]
 
@@ -268,7 +268,7 @@ async def test_a_failing_request_is_audited_as_failed(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the search broke")
 
-    monkeypatch.setattr("archive.api.search", broken)
+    monkeypatch.setattr("archive.review.api.search", broken)
     status, body = await search(client, tok, justification=WHY, keyword="退款")
     assert (status, body["error"]["code"]) == (500, "internal")
     [entry] = await _entries_of(runtime, "rita")

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from archive.audit_chain import (
+from archive.integrity.audit_chain import (
     AUDIT_GENESIS,
     AuditEntry,
     audit_head,
@@ -15,8 +15,8 @@ from archive.audit_chain import (
     next_entry,
     verify_audit_chain,
 )
-from archive.checkpoint import compare_with_checkpoint, sign_checkpoint
-from archive.problems import ProblemKind
+from archive.integrity.checkpoint import compare_with_checkpoint, sign_checkpoint
+from archive.integrity.problems import ProblemKind
 from tests.archive.keys import make_ring
 
 K = ProblemKind

@@ -5,7 +5,7 @@ import hmac
 
 import pytest
 
-from archive.blind_index import (
+from archive.keys.blind_index import (
     BlindIndex,
     hash_filter_value,
     index_grams,

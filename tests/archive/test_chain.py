@@ -4,9 +4,9 @@ import hashlib
 import struct
 from dataclasses import replace
 
-from archive.chain import ChainRecord, genesis_hash, record_hash
-from archive.chain_verify import verify_chain
-from archive.problems import Problem, ProblemKind
+from archive.integrity.links import verify_chain
+from archive.integrity.message_chain import ChainRecord, genesis_hash, record_hash
+from archive.integrity.problems import Problem, ProblemKind
 from tests.archive.chains import CONV, build_chain
 
 K = ProblemKind

@@ -6,9 +6,8 @@ from datetime import date
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from archive.chain import ChainRecord
-from archive.chain_verify import verify_chain, verify_links
-from archive.checkpoint import (
+from archive.errors import IntegrityError
+from archive.integrity.checkpoint import (
     CHECKPOINT_GENESIS,
     Checkpoint,
     CheckpointLink,
@@ -17,8 +16,9 @@ from archive.checkpoint import (
     sign_checkpoint,
     verify_checkpoint,
 )
-from archive.errors import IntegrityError
-from archive.problems import Problem, ProblemKind
+from archive.integrity.links import verify_chain, verify_links
+from archive.integrity.message_chain import ChainRecord
+from archive.integrity.problems import Problem, ProblemKind
 from tests.archive.chains import CONV, build_chain
 from tests.archive.keys import make_ring
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.reviewers import hash_token
+from archive.review.reviewers import hash_token
 from config import Settings
 from scrm.db import Database, close_database, open_database
 from tests.archive.cli_run import run

@@ -4,8 +4,9 @@ from datetime import date
 
 import pytest
 
-from archive.dek_cache import DataKeyCache
-from archive.envelope import (
+from archive.errors import IntegrityError, MissingKeyError
+from archive.keys.dek_cache import DataKeyCache
+from archive.keys.envelope import (
     WrappedKey,
     decrypt_message,
     encrypt_message,
@@ -14,7 +15,6 @@ from archive.envelope import (
     unwrap_data_key,
     wrap_data_key,
 )
-from archive.errors import IntegrityError, MissingKeyError
 from tests.archive.keys import KEK2, make_ring
 
 DEK = b"\x33" * 32

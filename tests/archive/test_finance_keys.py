@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from archive.finance_errors import FinanceKeyError, FinanceSdkError
-from archive.finance_keys import RsaKeyConfigError, RsaKeyRing
+from archive.pull.errors import FinanceKeyError, FinanceSdkError
+from archive.pull.rsa_keys import RsaKeyConfigError, RsaKeyRing
 from tests.archive.finance_fake import pem, wrap_random_key, write_keys
 
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from archive.finance_errors import FinanceSdkError, FinanceWorkerCrashed
-from archive.finance_keys import RsaKeyRing
-from archive.finance_pull import MAX_CONSECUTIVE_CRASHES, pull_batch
-from archive.finance_sdk import ChatDataItem
-from archive.finance_worker import FinanceWorkerClient
+from archive.pull.batch import MAX_CONSECUTIVE_CRASHES, pull_batch
+from archive.pull.errors import FinanceSdkError, FinanceWorkerCrashed
+from archive.pull.rsa_keys import RsaKeyRing
+from archive.pull.sdk import ChatDataItem
+from archive.pull.sdk_worker import FinanceWorkerClient
 from tests.archive.finance_fake import (
     CORP_ID,
     SECRET,

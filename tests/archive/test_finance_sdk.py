@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from archive.finance_errors import FinanceSdkError
-from archive.finance_sdk import ChatDataItem, FinanceSdk
+from archive.pull.errors import FinanceSdkError
+from archive.pull.sdk import ChatDataItem, FinanceSdk
 from tests.archive.finance_fake import CORP_ID, SECRET, SEQ_NETWORK_ERROR, FakeArchive, compile_fake
 
 

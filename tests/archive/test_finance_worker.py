@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from archive.finance_errors import (
+from archive.pull.errors import (
     FinanceSdkError,
     FinanceWorkerCrashed,
     FinanceWorkerError,
     FinanceWorkerTimeout,
 )
-from archive.finance_keys import RsaKeyRing
-from archive.finance_worker import FinanceWorkerClient
+from archive.pull.rsa_keys import RsaKeyRing
+from archive.pull.sdk_worker import FinanceWorkerClient
 from tests.archive.finance_fake import (
     CORP_ID,
     SECRET,

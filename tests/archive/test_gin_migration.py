@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from archive.review.search import SearchFilters, search
 from archive.runtime import ArchiveRuntime
-from archive.search import SearchFilters, search
-from archive.store import store_messages
+from archive.store.write import store_messages
 from scrm.db import MIGRATIONS_DIR, Database
 from tests.archive.messages import text_message
 

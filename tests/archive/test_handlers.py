@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from archive.handlers import pull_session_archive, router, store_chat_message
-from archive.records import read_message
 from archive.runtime import ArchiveRuntime
+from archive.store.read import read_message
 from config import Settings
 from scrm.events.errors import PermanentError, Retry
 from scrm.events.router import EventRecord

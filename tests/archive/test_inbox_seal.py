@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from archive.errors import KeyRingError
-from archive.inbox_seal import InboxSeal, count_sealed_under, derive_seal_key
-from archive.keyfile import write_key_file
-from archive.keyring import KeyRing
-from archive.rotate import retire_kek
+from archive.keys.inbox_seal import InboxSeal, count_sealed_under, derive_seal_key
+from archive.keys.key_file import write_key_file
+from archive.keys.ring import KeyRing
+from archive.keys.rotation import retire_kek
 from archive.runtime import ArchiveRuntime
 from scrm.db import Database
 from scrm.events.content import SEALED_MARK, SealError, strip_content

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.keyfile import load_key_file
+from archive.keys.key_file import load_key_file
 from config import Settings
 from config.settings import ArchiveSettings
 from tests.archive.cli_run import run

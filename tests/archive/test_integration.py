@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from archive.reviewers import Scope, add_reviewer
+from archive.review.reviewers import Scope, add_reviewer
 from archive.runtime import open_archive
 from config import Settings
 from scrm.db import close_database, open_database

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from archive.errors import KeyRingError
-from archive.keyfile import generate_key_file, load_key_file, write_key_file
+from archive.keys.key_file import generate_key_file, load_key_file, write_key_file
 from tests.archive.keys import KEK1, KEK2, make_ring
 
 

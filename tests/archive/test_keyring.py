@@ -5,7 +5,7 @@ import pickle
 import pytest
 
 from archive.errors import KeyRingError, MissingKeyError
-from archive.keyring import KeyRing, format_key_string, parse_key_string
+from archive.keys.ring import KeyRing, format_key_string, parse_key_string
 from tests.archive.keys import INDEX_KEY, KEK1, KEK2, SIGNING_SEED, b64, key_string, make_ring
 
 ALL_SECRETS = (KEK1, KEK2, INDEX_KEY, SIGNING_SEED)

@@ -1,4 +1,4 @@
-"""archive.pii: personal fields sealed under a ring-derived key, found by a keyed hash."""
+"""archive.keys.pii: personal fields sealed under a ring-derived key, found by a keyed hash."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from archive.errors import IntegrityError
-from archive.pii import FieldSeal
+from archive.keys.pii import FieldSeal
 from archive.runtime import ArchiveRuntime
 from tests.archive.keys import make_ring
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from adapters.kv.memory import MemoryKV
-from archive.finance_keys import RsaKeyRing
-from archive.finance_worker import FinanceWorkerClient
 from archive.handlers import router
-from archive.inbox_seal import InboxSeal
-from archive.pull import Puller, catch_up, pull_new, read_cursor, retry_parked
+from archive.keys.inbox_seal import InboxSeal
+from archive.pull.puller import Puller, catch_up, pull_new, read_cursor, retry_parked
+from archive.pull.rsa_keys import RsaKeyRing
+from archive.pull.sdk_worker import FinanceWorkerClient
 from archive.runtime import ArchiveRuntime
 from scrm.db import Database
 from scrm.events.inbox import Inbox

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from archive.audit import AuditEvent, append_audit, read_audit
-from archive.audit_chain import verify_audit_chain
-from archive.checkpoints import sign_checkpoints
-from archive.partitions import load_partition
-from archive.records import read_message
-from archive.retention import apply_retention
+from archive.integrity.audit_chain import verify_audit_chain
+from archive.integrity.signing import sign_checkpoints
+from archive.integrity.verify import verify_archive
+from archive.review.audit_log import AuditEvent, append_audit, read_audit
 from archive.runtime import ArchiveRuntime
-from archive.store import store_messages
-from archive.verify import verify_archive
+from archive.store.partitions import load_partition
+from archive.store.read import read_message
+from archive.store.retention import apply_retention
+from archive.store.write import store_messages
 from scrm.db import Database
 from tests.archive.conftest import Clock
 from tests.archive.messages import NOV_2025, content, text_message

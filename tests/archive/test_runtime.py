@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from archive.keyfile import write_key_file
-from archive.keyring import format_key_string
-from archive.keys import ArchiveStartError, load_ring
-from archive.rotate import retire_kek, rotate_kek
+from archive.keys.key_file import write_key_file
+from archive.keys.loading import ArchiveStartError, load_ring
+from archive.keys.ring import format_key_string
+from archive.keys.rotation import retire_kek, rotate_kek
 from archive.runtime import ArchiveRuntime, open_archive
-from archive.store import store_messages
+from archive.store.write import store_messages
 from config import Secret, Settings
 from config.settings import ArchiveSettings
 from scrm.db import Database

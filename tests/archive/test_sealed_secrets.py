@@ -7,8 +7,8 @@ import os
 import pytest
 
 from archive.errors import IntegrityError, MissingKeyError
-from archive.keyring import KeyRing
-from archive.sealed_secrets import open_secret, seal_secret
+from archive.keys.ring import KeyRing
+from archive.keys.sealed_secrets import open_secret, seal_secret
 
 KEY = "693a91f6-7d3b-4bc4-97a0-0ec2a1f5aaaa"
 

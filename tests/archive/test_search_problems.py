@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp.test_utils import TestClient
 
-from archive.audit import read_audit
-from archive.reviewers import Scope, add_reviewer
+from archive.review.audit_log import read_audit
+from archive.review.reviewers import Scope, add_reviewer
 from archive.runtime import ArchiveRuntime
-from archive.store import store_messages
+from archive.store.write import store_messages
 from scrm.db import Database
 from tests.archive.api_app import archive_app, bearer
 from tests.archive.messages import NOV_2025, text_message

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from archive.chain import ChainRecord
-from archive.chain_verify import verify_chain
-from archive.records import read_message
+from archive.integrity.links import verify_chain
+from archive.integrity.message_chain import ChainRecord
+from archive.integrity.verify import verify_archive
 from archive.runtime import ArchiveRuntime
-from archive.store import StorePipeline, store_messages
-from archive.verify import verify_archive
+from archive.store.read import read_message
+from archive.store.write import StorePipeline, store_messages
 from scrm.db import Database
 from tests.archive.dump import dump_database
 from tests.archive.messages import NOV_2025, text_message

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from archive.records import read_message
 from archive.runtime import ArchiveRuntime
-from archive.store import StorePipeline, prepare
+from archive.store.read import read_message
+from archive.store.write import StorePipeline, prepare
 from tests.archive.messages import NOV_2025, text_message
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 
-from archive.reviewers import add_reviewer, parse_scope
+from archive.review.reviewers import add_reviewer, parse_scope
 from scrm.api.openapi import SPEC_PATH
 from scrm.appkeys import SERVICES
 from scrm.sandbox import events as wecom_events

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archive.audit import read_audit
-from archive.reviewers import Scope, add_reviewer
+from archive.review.audit_log import read_audit
+from archive.review.reviewers import Scope, add_reviewer
 from scrm.appkeys import SERVICES
 from scrm.autotag.models import RuleHit
 from tests.e2e.conftest import Stack

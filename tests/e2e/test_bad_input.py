@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from archive.reviewers import add_reviewer, parse_scope
+from archive.review.reviewers import add_reviewer, parse_scope
 from scrm.appkeys import SERVICES
 from tests.e2e.conftest import Stack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from archive.reviewers import add_reviewer, parse_scope
+from archive.review.reviewers import add_reviewer, parse_scope
 from scrm.appkeys import SERVICES
 from scrm.models import Event, HandlerRun
 from scrm.sandbox import events as wecom_events

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from archive.audit import read_audit
-from archive.reviewers import add_reviewer, parse_scope
+from archive.review.audit_log import read_audit
+from archive.review.reviewers import add_reviewer, parse_scope
 from scrm.appkeys import SERVICES
 from tests.e2e.conftest import Stack
 

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from archive.errors import ArchiveCryptoError
-from archive.records import read_message
+from archive.store.read import read_message
 from config import load_settings
 from run import build_app
 from scrm.appkeys import DISPATCHER, SERVICES

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archive.importer import import_jsonl
+from archive.store.importer import import_jsonl
 from scrm.appkeys import INBOX, SERVICES
 from scrm.models import Event
 from tests.e2e.conftest import Stack

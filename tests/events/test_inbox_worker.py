@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from adapters.kv import MemoryKV
-from archive.inbox_seal import InboxSeal
+from archive.keys.inbox_seal import InboxSeal
 from archive.runtime import ArchiveRuntime
 from config import Settings, WorkerSettings
 from scrm.db import Database

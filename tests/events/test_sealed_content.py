@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from adapters.kv import MemoryKV
-from archive.inbox_seal import InboxSeal
+from archive.keys.inbox_seal import InboxSeal
 from archive.runtime import ArchiveRuntime
 from config import Settings, WorkerSettings
 from scrm.db import Database

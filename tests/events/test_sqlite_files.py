@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.kv import MemoryKV
-from archive.inbox_seal import InboxSeal
+from archive.keys.inbox_seal import InboxSeal
 from archive.runtime import ArchiveRuntime
 from config import Settings, WorkerSettings
 from scrm.db import Database, close_database, open_database

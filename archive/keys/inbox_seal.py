@@ -1,0 +1,121 @@
+"""The inbox seal: chat content waits for its handlers encrypted, under a key from the ring.
+
+Every source of a content-carrying event (``chat.message`` from the API, the session-archive
+pull, ``archive import``, simulate; ``message.*`` callbacks) reaches the inbox, which seals the
+payload before its commit; the worker unseals it for the handler that loads it. The key never
+leaves ``archive/``: the inbox and the worker only hold this object, injected at start.
+
+Format: ``payload["_sealed"] = "1:<kek id>:<base64(nonce(12) || ciphertext || tag(16))>"``,
+AES-256-GCM over the whole payload as JSON, next to the payload's routing metadata in clear
+(`scrm.events.content.METADATA_KEYS`: who, when, which conversation — never what was said).
+
+The key is derived per KEK with HKDF-SHA256 (its own label, so it is never the KEK itself nor
+a data key), computed once per KEK and cached: sealing costs one AES-GCM pass, no unwrap and no
+round trip. The KEK id travels with the ciphertext, so after ``rotate-kek`` new content is
+sealed under the new KEK and content sealed before still opens while the old KEK is in the
+ring. The AAD binds the KEK id and the event's dedupe key: a sealed payload copied onto
+another event does not open.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import struct
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from archive.errors import MissingKeyError
+from archive.keys.ring import show_id
+from archive.runtime import ArchiveRuntime
+from scrm.db import Database
+from scrm.events.content import SEALED_MARK, SealError, metadata_of
+
+VERSION: Final = "1"
+NONCE_BYTES: Final = 12
+_LABEL: Final = b"scrm.inbox.seal.v1"
+
+
+def derive_seal_key(kek: bytes) -> bytes:
+    """The inbox key of one KEK: HKDF-SHA256 with the seal's own label."""
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=_LABEL).derive(kek)
+
+
+def _aad(kek_id: str, bind: str) -> bytes:
+    fields = (kek_id.encode("utf-8"), bind.encode("utf-8"))
+    return _LABEL + b"".join(struct.pack(">I", len(field)) + field for field in fields)
+
+
+class InboxSeal:
+    """Seals and unseals inbox payloads with keys derived from the runtime's key ring."""
+
+    def __init__(self, runtime: ArchiveRuntime) -> None:
+        self._runtime = runtime
+        self._ciphers: dict[str, AESGCM] = {}  # KEK id → its derived key, ready to use
+
+    def __repr__(self) -> str:
+        return f"InboxSeal(kek_ids={sorted(self._ciphers)!r})"
+
+    def _cipher(self, kek_id: str) -> AESGCM:
+        cipher = self._ciphers.get(kek_id)
+        if cipher is None:
+            try:
+                kek = self._runtime.ring.kek(kek_id)
+            except MissingKeyError:
+                if not self._runtime.reload_ring():  # rotate-kek may have added it on disk
+                    raise
+                kek = self._runtime.ring.kek(kek_id)
+            cipher = self._ciphers[kek_id] = AESGCM(derive_seal_key(kek))
+        return cipher
+
+    def seal(self, payload: dict[str, Any], *, bind: str) -> dict[str, Any]:
+        """Metadata in clear, the whole payload encrypted and bound to `bind` (the dedupe key)."""
+        kek_id = self._runtime.ring.active_kek_id
+        plaintext = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        nonce = os.urandom(NONCE_BYTES)
+        blob = nonce + self._cipher(kek_id).encrypt(nonce, plaintext, _aad(kek_id, bind))
+        sealed = metadata_of(payload)
+        sealed[SEALED_MARK] = f"{VERSION}:{kek_id}:{base64.b64encode(blob).decode('ascii')}"
+        return sealed
+
+    def unseal(self, payload: dict[str, Any], *, bind: str) -> dict[str, Any]:
+        """The payload as sealed; `SealError` when its KEK is gone or it was altered or moved."""
+        mark = payload.get(SEALED_MARK)
+        version, _, rest = mark.partition(":") if isinstance(mark, str) else ("", "", "")
+        kek_id, _, encoded = rest.partition(":")
+        if version != VERSION or not kek_id or not encoded:
+            raise SealError("sealed content is malformed or of an unknown version")
+        try:
+            blob = base64.b64decode(encoded, validate=True)
+            cipher = self._cipher(kek_id)
+            plaintext = cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(kek_id, bind))
+        except MissingKeyError:
+            needed = show_id(kek_id)
+            raise SealError(f"sealed content needs archive key {needed}, not in the ring") from None
+        except (binascii.Error, InvalidTag, ValueError):
+            raise SealError("sealed content does not open (altered, moved or wrong key)") from None
+        opened = json.loads(plaintext)
+        if not isinstance(opened, dict):
+            raise SealError("sealed content is not an object")
+        return opened
+
+
+def _like_literal(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself (escape character: backslash)."""
+    return "".join("\\" + ch if ch in "\\%_" else ch for ch in text)
+
+
+async def count_sealed_under(db: Database, kek_id: str) -> int:
+    """How many inbox payloads still wait sealed under `kek_id` (checked before retiring it)."""
+    needle = _like_literal(f'"{SEALED_MARK}":"{VERSION}:{kek_id}:')
+    mark = db.placeholders(1)[0]
+    rows = await db.fetch(
+        f"SELECT COUNT(*) AS n FROM events WHERE payload LIKE {mark} ESCAPE '\\'", [f"%{needle}%"]
+    )
+    return int(rows[0]["n"])

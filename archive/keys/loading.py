@@ -1,0 +1,59 @@
+"""Where the archive's key ring comes from, and the start-up check that every stored key opens."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from archive.errors import KeyRingError, MissingKeyError
+from archive.keys.key_file import generate_key_file, load_key_file
+from archive.keys.ring import KeyRing, parse_key_string
+from config import Settings
+from scrm.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveStartError(KeyRingError):
+    """The archive must not start: writing on would produce data nobody can read."""
+
+
+def load_ring(settings: Settings) -> tuple[KeyRing, Path | None]:
+    """Load the ring from SCRM_ARCHIVE_KEYS or the key file; generate one only in dev."""
+    archive = settings.archive
+    if archive.keys:
+        return parse_key_string(archive.keys.value), None
+    path = archive.key_file
+    if path.exists():
+        return load_key_file(path), path
+    if settings.is_postgres and not settings.sandbox:
+        raise ArchiveStartError(
+            f"no archive keys: set SCRM_ARCHIVE_KEYS or create the key file {path} "
+            "(production does not generate keys on its own)"
+        )
+    ring = generate_key_file(path)
+    banner = "!" * 78
+    log.warning(
+        "%s\nGENERATED A NEW ARCHIVE KEY FILE at %s (development default).\n"
+        "Whoever holds this file can read the archive; losing it loses the archive.\n"
+        "Back it up and move it off this host, or set SCRM_ARCHIVE_KEYS, before production.\n%s",
+        banner,
+        path,
+        banner,
+    )
+    return ring, path
+
+
+async def check_stored_keks(db: Database, ring: KeyRing) -> None:
+    """Refuse to start when a stored wrapped data key names a KEK the ring lacks."""
+    rows = await db.fetch(
+        "SELECT DISTINCT kek_id FROM archive_partitions WHERE wrapped_key IS NOT NULL"
+    )
+    missing = sorted({row["kek_id"] for row in rows} - set(ring.kek_ids))
+    if missing:
+        names = ", ".join(repr(kek_id) for kek_id in missing)
+        raise ArchiveStartError(
+            f"archive data keys are wrapped under KEK {names}, which the key ring lacks "
+            f"(ring has {', '.join(ring.kek_ids)}); add it back to SCRM_ARCHIVE_KEYS or the "
+            "key file — refusing to start rather than write data that cannot be read"
+        ) from MissingKeyError(missing[0])
