@@ -37,12 +37,15 @@ bench: $(STAMP)
 	-$(PY) bench/archive.py
 	-$(PY) bench/tickets.py
 	-$(PY) bench/channels.py --db postgres
+	-$(PY) bench/leads.py
 
 bench-quick: $(STAMP)
 	-$(PY) bench/intake.py --quick
 	-$(PY) bench/tagging.py --quick
 	-$(PY) bench/archive.py --quick
 	-$(PY) bench/tickets.py --quick
+	-$(PY) bench/channels.py --quick
+	-$(PY) bench/leads.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
