@@ -188,7 +188,7 @@ async def test_an_assignment_decided_on_a_stale_read_does_not_override_a_reassig
     assert (await Lead.get(id=stale.id)).owner == "wangwu"
 
 
-async def test_nul_in_json_text_is_422(stack: Stack) -> None:
+async def test_nul_in_json_text_is_refused_naming_the_field(stack: Stack) -> None:
     await three_leads(stack)
     _, page = await stack.api("GET", "/api/v1/leads")
     lead_id = page["leads"][0]["id"]
@@ -200,7 +200,9 @@ async def test_nul_in_json_text_is_422(stack: Stack) -> None:
     ):
         method = "PATCH" if path.endswith(str(lead_id)) else "POST"
         status, error = await stack.api(method, path, json=body)
-        assert (status, error["error"]["field"]) == (422, field), (path, error)
+        # text no database stores (NUL) is refused with 400 while the body is read
+        expected = 422 if body.get(field) is None else 400
+        assert (status, error["error"]["field"]) == (expected, field), (path, error)
 
 
 async def test_a_lead_whose_event_was_never_stored_is_assigned_by_the_sweep(stack: Stack) -> None:
