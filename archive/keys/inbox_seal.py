@@ -27,11 +27,9 @@ import struct
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from archive.errors import MissingKeyError
+from archive.keys.derived import DerivedCiphers, derive_key
 from archive.keys.ring import show_id
 from archive.runtime import ArchiveRuntime
 from scrm.db import Database
@@ -44,7 +42,7 @@ _LABEL: Final = b"scrm.inbox.seal.v1"
 
 def derive_seal_key(kek: bytes) -> bytes:
     """The inbox key of one KEK: HKDF-SHA256 with the seal's own label."""
-    return HKDF(algorithm=SHA256(), length=32, salt=None, info=_LABEL).derive(kek)
+    return derive_key(kek, _LABEL)
 
 
 def _aad(kek_id: str, bind: str) -> bytes:
@@ -57,22 +55,10 @@ class InboxSeal:
 
     def __init__(self, runtime: ArchiveRuntime) -> None:
         self._runtime = runtime
-        self._ciphers: dict[str, AESGCM] = {}  # KEK id → its derived key, ready to use
+        self._cipher = DerivedCiphers(runtime, _LABEL)  # KEK id → its derived key
 
     def __repr__(self) -> str:
-        return f"InboxSeal(kek_ids={sorted(self._ciphers)!r})"
-
-    def _cipher(self, kek_id: str) -> AESGCM:
-        cipher = self._ciphers.get(kek_id)
-        if cipher is None:
-            try:
-                kek = self._runtime.ring.kek(kek_id)
-            except MissingKeyError:
-                if not self._runtime.reload_ring():  # rotate-kek may have added it on disk
-                    raise
-                kek = self._runtime.ring.kek(kek_id)
-            cipher = self._ciphers[kek_id] = AESGCM(derive_seal_key(kek))
-        return cipher
+        return f"InboxSeal({self._cipher!r})"
 
     def seal(self, payload: dict[str, Any], *, bind: str) -> dict[str, Any]:
         """Metadata in clear, the whole payload encrypted and bound to `bind` (the dedupe key)."""

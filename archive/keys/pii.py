@@ -23,21 +23,15 @@ import struct
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from archive.errors import IntegrityError, MissingKeyError
+from archive.errors import IntegrityError
+from archive.keys.derived import DerivedCiphers, derive_key
 from archive.runtime import ArchiveRuntime
 
 VERSION: Final = "1"
 NONCE_BYTES: Final = 12
 _SEAL_LABEL: Final = b"scrm.pii.seal.v1"
 _HASH_LABEL: Final = b"scrm.pii.hash.v1"
-
-
-def _derive(material: bytes, label: bytes) -> bytes:
-    return HKDF(algorithm=SHA256(), length=32, salt=None, info=label).derive(material)
 
 
 def _aad(kek_id: str, field: str) -> bytes:
@@ -50,23 +44,11 @@ class FieldSeal:
 
     def __init__(self, runtime: ArchiveRuntime) -> None:
         self._runtime = runtime
-        self._ciphers: dict[str, AESGCM] = {}  # KEK id → its derived key, ready to use
-        self._hash_key = _derive(runtime.ring.index_key, _HASH_LABEL)
+        self._cipher = DerivedCiphers(runtime, _SEAL_LABEL)  # KEK id → its derived key
+        self._hash_key = derive_key(runtime.ring.index_key, _HASH_LABEL)
 
     def __repr__(self) -> str:
-        return f"FieldSeal(kek_ids={sorted(self._ciphers)!r})"
-
-    def _cipher(self, kek_id: str) -> AESGCM:
-        cipher = self._ciphers.get(kek_id)
-        if cipher is None:
-            try:
-                kek = self._runtime.ring.kek(kek_id)
-            except MissingKeyError:
-                if not self._runtime.reload_ring():  # rotate-kek may have added it on disk
-                    raise
-                kek = self._runtime.ring.kek(kek_id)
-            cipher = self._ciphers[kek_id] = AESGCM(_derive(kek, _SEAL_LABEL))
-        return cipher
+        return f"FieldSeal({self._cipher!r})"
 
     def seal(self, value: str, *, field: str) -> str:
         """The value encrypted under the active KEK's field key, bound to ``field``."""

@@ -1,7 +1,8 @@
 """Small secrets other features must keep (a group robot's webhook key), sealed under a KEK.
 
 Only archive/ sees key material, so a feature hands its secret here and stores the sealed
-string. Format: ``v1:<kek id>:<base64 blob>``; AES-256-GCM under the named KEK, the AAD binds
+string. Format: ``v1:<kek id>:<base64 blob>``; AES-256-GCM under a key derived from the named
+KEK (`archive.keys.derived`: a KEK itself only wraps data keys), the AAD binds
 the purpose (e.g. ``"group_channel.webhook_key"``) so a sealed value cannot be reused for
 another. KEK rotation keeps old ids in the ring, so old values still open.
 """
@@ -16,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from archive.errors import IntegrityError
+from archive.keys.derived import derive_key
 from archive.keys.ring import KeyRing
 
 _LABEL = b"scrm.sealed-secret.v1:"
@@ -26,7 +28,7 @@ def seal_secret(ring: KeyRing, purpose: str, plaintext: str) -> str:
     """Seal ``plaintext`` under the ring's active KEK for ``purpose``."""
     kek_id = ring.active_kek_id
     nonce = os.urandom(_NONCE)
-    blob = nonce + AESGCM(ring.kek(kek_id)).encrypt(
+    blob = nonce + _cipher(ring, kek_id).encrypt(
         nonce, plaintext.encode(), _aad(purpose, kek_id)
     )
     return f"v1:{kek_id}:{base64.b64encode(blob).decode()}"
@@ -42,12 +44,16 @@ def open_secret(ring: KeyRing, purpose: str, sealed: str) -> str:
     if version != "v1" or len(blob) <= _NONCE:
         raise IntegrityError(f"sealed {purpose}: malformed")
     try:
-        plain = AESGCM(ring.kek(kek_id)).decrypt(
+        plain = _cipher(ring, kek_id).decrypt(
             blob[:_NONCE], blob[_NONCE:], _aad(purpose, kek_id)
         )
     except InvalidTag:
         raise IntegrityError(f"sealed {purpose}: authentication failed") from None
     return plain.decode()
+
+
+def _cipher(ring: KeyRing, kek_id: str) -> AESGCM:
+    return AESGCM(derive_key(ring.kek(kek_id), _LABEL))
 
 
 def _aad(purpose: str, kek_id: str) -> bytes:

@@ -38,3 +38,16 @@ def test_a_moved_or_altered_value_does_not_open(change: str) -> None:
         sealed = "v1:k1:***"
     with pytest.raises((IntegrityError, MissingKeyError)):
         open_secret(keys, purpose, sealed)
+
+
+def test_the_kek_itself_does_not_open_a_sealed_secret() -> None:
+    """A KEK only wraps data keys: a secret is sealed under a key derived for that purpose."""
+    import base64
+
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    keys = ring("k1")
+    blob = base64.b64decode(seal_secret(keys, "robot", KEY).split(":", 2)[2])
+    with pytest.raises(InvalidTag):
+        AESGCM(keys.kek("k1")).decrypt(blob[:12], blob[12:], b"scrm.sealed-secret.v1:robot\x00k1")
