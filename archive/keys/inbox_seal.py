@@ -92,14 +92,14 @@ class InboxSeal:
         return opened
 
 
-def _like_literal(text: str) -> str:
+def like_literal(text: str) -> str:
     """`text` as a LIKE pattern that matches only itself (escape character: backslash)."""
     return "".join("\\" + ch if ch in "\\%_" else ch for ch in text)
 
 
 async def count_sealed_under(db: Database, kek_id: str) -> int:
     """How many inbox payloads still wait sealed under `kek_id` (checked before retiring it)."""
-    needle = _like_literal(f'"{SEALED_MARK}":"{VERSION}:{kek_id}:')
+    needle = like_literal(f'"{SEALED_MARK}":"{VERSION}:{kek_id}:')
     mark = db.placeholders(1)[0]
     rows = await db.fetch(
         f"SELECT COUNT(*) AS n FROM events WHERE payload LIKE {mark} ESCAPE '\\'", [f"%{needle}%"]

@@ -17,11 +17,38 @@ from tqdm import tqdm
 
 from archive.errors import KeyRingError
 from archive.keys.envelope import WrappedKey, rewrap
-from archive.keys.inbox_seal import count_sealed_under
+from archive.keys.inbox_seal import count_sealed_under, like_literal
 from archive.keys.key_file import write_key_file
 from archive.keys.ring import KEY_BYTES
 from archive.review.audit_log import AuditEvent, append_audit
 from archive.runtime import ArchiveRuntime
+
+# Columns other features keep sealed under a key derived from a KEK, each value starting
+# "<version>:<kek id>:" (lead phone numbers, mini-program session keys, robot webhook keys).
+# Features declare them next to their models; `retire_kek` refuses while a value needs the KEK,
+# because retiring it would make those values unreadable for good.
+SEALED_COLUMNS: set[tuple[str, str, str]] = set()
+
+
+def register_sealed_column(table: str, column: str, version: str) -> None:
+    """Declare that ``table.column`` holds values sealed under ring keys (`version:kek:…`)."""
+    SEALED_COLUMNS.add((table, column, version))
+
+
+async def count_sealed_columns(runtime: ArchiveRuntime, kek_id: str) -> dict[str, int]:
+    """Per declared column, how many values are still sealed under ``kek_id``."""
+    db = runtime.db
+    mark = db.placeholders(1)[0]
+    found: dict[str, int] = {}
+    for table, column, version in sorted(SEALED_COLUMNS):
+        pattern = like_literal(f"{version}:{kek_id}:") + "%"
+        rows = await db.fetch(
+            f"SELECT COUNT(*) AS n FROM {table} WHERE {column} LIKE {mark} ESCAPE '\\'",
+            [pattern],
+        )
+        if rows[0]["n"]:
+            found[f"{table}.{column}"] = int(rows[0]["n"])
+    return found
 
 
 def _next_kek_id(existing: Iterable[str]) -> str:
@@ -87,6 +114,12 @@ async def retire_kek(runtime: ArchiveRuntime, kek_id: str) -> None:
         raise KeyRingError(
             f"{waiting} inbox messages waiting for handlers are sealed under {kek_id!r}; retire "
             "it once they are processed or expired (SCRM_INBOX_CONTENT_TTL_DAYS after rotate-kek)"
+        )
+    if sealed := await count_sealed_columns(runtime, kek_id):
+        listed = ", ".join(f"{count} in {name}" for name, count in sealed.items())
+        raise KeyRingError(
+            f"values are still sealed under {kek_id!r} ({listed}); retiring it would make them "
+            "unreadable, so it stays in the ring"
         )
     write_key_file(runtime.key_file, runtime.ring.retire(kek_id))
     runtime.reload_ring()

@@ -20,6 +20,7 @@ from archive.errors import IntegrityError
 from archive.keys.derived import derive_key
 from archive.keys.ring import KeyRing
 
+VERSION = "v1"
 _LABEL = b"scrm.sealed-secret.v1:"
 _NONCE = 12
 
@@ -31,7 +32,7 @@ def seal_secret(ring: KeyRing, purpose: str, plaintext: str) -> str:
     blob = nonce + _cipher(ring, kek_id).encrypt(
         nonce, plaintext.encode(), _aad(purpose, kek_id)
     )
-    return f"v1:{kek_id}:{base64.b64encode(blob).decode()}"
+    return f"{VERSION}:{kek_id}:{base64.b64encode(blob).decode()}"
 
 
 def open_secret(ring: KeyRing, purpose: str, sealed: str) -> str:
@@ -41,7 +42,7 @@ def open_secret(ring: KeyRing, purpose: str, sealed: str) -> str:
         blob = base64.b64decode(encoded, validate=True)
     except (ValueError, binascii.Error):
         raise IntegrityError(f"sealed {purpose}: malformed") from None
-    if version != "v1" or len(blob) <= _NONCE:
+    if version != VERSION or len(blob) <= _NONCE:
         raise IntegrityError(f"sealed {purpose}: malformed")
     try:
         plain = _cipher(ring, kek_id).decrypt(

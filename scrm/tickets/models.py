@@ -10,6 +10,9 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from archive.keys.rotation import register_sealed_column
+from archive.keys.sealed_secrets import VERSION as SECRET_VERSION
+
 
 class TicketCounter(Model):
     """The last number given out on one UTC day; bumped in the ticket's own transaction."""
@@ -154,3 +157,7 @@ class TicketNotice(Model):
     class Meta:
         table = "ticket_notices"
         indexes = (("channel_id", "status", "next_at"), ("channel_id", "sent_at"))
+
+
+# A robot's key is sealed under the archive's KEKs: a KEK is not retired while one needs it.
+register_sealed_column("group_channels", "secret", SECRET_VERSION)

@@ -113,3 +113,27 @@ async def test_a_kek_is_not_retired_while_inbox_content_waits_sealed_under_it(
     await database.fetch("UPDATE events SET payload = '{}' RETURNING id")  # processed: stripped
     await retire_kek(runtime, "kek1")
     assert runtime.ring.kek_ids == ("kek2",)
+
+
+async def test_a_kek_is_not_retired_while_a_feature_keeps_values_sealed_under_it(
+    database: Database, tmp_path: Path
+) -> None:
+    """A robot's webhook key (or a lead's phone) sealed under the old KEK keeps it in the ring:
+    retiring it would make the value unreadable for good."""
+    from archive.keys.sealed_secrets import seal_secret
+    from scrm.tickets.models import GroupChannel
+
+    path = tmp_path / "keys.json"
+    write_key_file(path, make_ring("kek2"))
+    runtime = ArchiveRuntime(database, make_ring("kek2"), corp_id="wwcorp", key_file=path)
+    sealed = seal_secret(make_ring("kek1"), "group_channel.webhook_key", "a-robot-key")
+    robot = await GroupChannel.create(
+        name="售后群", kind="robot", secret=sealed, created_at=1.0, updated_at=1.0
+    )
+    with pytest.raises(KeyRingError, match=r"1 in group_channels\.secret"):
+        await retire_kek(runtime, "kek1")
+    assert runtime.ring.kek_ids == ("kek1", "kek2")
+    robot.secret = seal_secret(make_ring("kek2"), "group_channel.webhook_key", "a-robot-key")
+    await robot.save()
+    await retire_kek(runtime, "kek1")
+    assert runtime.ring.kek_ids == ("kek2",)
