@@ -29,9 +29,7 @@ def seal_secret(ring: KeyRing, purpose: str, plaintext: str) -> str:
     """Seal ``plaintext`` under the ring's active KEK for ``purpose``."""
     kek_id = ring.active_kek_id
     nonce = os.urandom(_NONCE)
-    blob = nonce + _cipher(ring, kek_id).encrypt(
-        nonce, plaintext.encode(), _aad(purpose, kek_id)
-    )
+    blob = nonce + _cipher(ring, kek_id).encrypt(nonce, plaintext.encode(), _aad(purpose, kek_id))
     return f"{VERSION}:{kek_id}:{base64.b64encode(blob).decode()}"
 
 
@@ -45,9 +43,7 @@ def open_secret(ring: KeyRing, purpose: str, sealed: str) -> str:
     if version != VERSION or len(blob) <= _NONCE:
         raise IntegrityError(f"sealed {purpose}: malformed")
     try:
-        plain = _cipher(ring, kek_id).decrypt(
-            blob[:_NONCE], blob[_NONCE:], _aad(purpose, kek_id)
-        )
+        plain = _cipher(ring, kek_id).decrypt(blob[:_NONCE], blob[_NONCE:], _aad(purpose, kek_id))
     except InvalidTag:
         raise IntegrityError(f"sealed {purpose}: authentication failed") from None
     return plain.decode()
