@@ -84,6 +84,8 @@ async def stack(
     }
     if database_url.startswith("postgres"):
         env["SCRM_REDIS_URL"] = request.getfixturevalue("redis_url")
+    if marker := request.node.get_closest_marker("stack_env"):  # a test's own settings
+        env.update(marker.kwargs)
     settings = load_settings(env)
     sandbox = SandboxServer(SandboxConfig.from_settings(settings.wecom, callback_retry_delay=0.0))
     await sandbox.start()
