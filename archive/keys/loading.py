@@ -33,14 +33,15 @@ def load_ring(settings: Settings) -> tuple[KeyRing, Path | None]:
         )
     ring = generate_key_file(path)
     banner = "!" * 78
-    log.warning(
-        "%s\nGENERATED A NEW ARCHIVE KEY FILE at %s (development default).\n"
-        "Whoever holds this file can read the archive; losing it loses the archive.\n"
-        "Back it up and move it off this host, or set SCRM_ARCHIVE_KEYS, before production.\n%s",
+    # One record per line: the log filter escapes line breaks inside a record (scrm.logsafe).
+    for line in (
         banner,
-        path,
+        f"GENERATED A NEW ARCHIVE KEY FILE at {path} (development default).",
+        "Whoever holds this file can read the archive; losing it loses the archive.",
+        "Back it up and move it off this host, or set SCRM_ARCHIVE_KEYS, before production.",
         banner,
-    )
+    ):
+        log.warning("%s", line)
     return ring, path
 
 
