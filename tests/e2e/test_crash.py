@@ -3,84 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from config.settings import generate_dev_credentials
 from scrm.sandbox import events as wecom_events
 from scrm.sandbox.app import SandboxServer
-from scrm.sandbox.config import SandboxConfig
 from scrm.sandbox.sender import CallbackSender
+from tests.e2e.processes import dev_corp, free_port, service_env, start_service, wait_ready
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_service(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "run.py", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-async def wait_ready(http: aiohttp.ClientSession, url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            async with http.get(url + "/readyz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("service did not become ready")
-
-
 async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
-    creds = generate_dev_credentials()
-    config = SandboxConfig(
-        corp_id=creds["corp_id"],
-        contact_secret=creds["contact_secret"],
-        callback_token=creds["callback_token"],
-        callback_aes_key=creds["callback_aes_key"],
-    )
+    creds, config = dev_corp()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     db_path = tmp_path / "scrm.db"
-    env = {
-        **os.environ,
-        "SCRM_SANDBOX": "0",
-        "SCRM_PORT": str(port),
-        "SCRM_VAR_DIR": str(tmp_path),
-        "SCRM_DATABASE_URL": f"sqlite://{db_path}",
-        "SCRM_CORP_ID": creds["corp_id"],
-        "SCRM_CALLBACK_TOKEN": creds["callback_token"],
-        "SCRM_CALLBACK_AES_KEY": creds["callback_aes_key"],
-        "SCRM_CONTACT_SECRET": creds["contact_secret"],
-        "SCRM_AGENT_ID": "1000002",
-        "SCRM_AGENT_SECRET": creds["agent_secret"],
-        "SCRM_ADMIN_TOKEN": creds["admin_token"],
-        "SCRM_WORKER_POLL_INTERVAL": "0.2",
-        "SCRM_WORKER_LEASE_SECONDS": "2",
-    }
+    env = service_env(
+        creds,
+        tmp_path,
+        SCRM_PORT=str(port),
+        SCRM_DATABASE_URL=f"sqlite://{db_path}",
+        SCRM_WORKER_POLL_INTERVAL="0.2",
+        SCRM_WORKER_LEASE_SECONDS="2",
+    )
     log = tmp_path / "service.log"
     async with SandboxServer(config) as sandbox, aiohttp.ClientSession() as http:
         env["SCRM_WECOM_API_BASE"] = sandbox.url

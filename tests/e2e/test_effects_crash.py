@@ -8,9 +8,6 @@ in-process KV) kills its only process and starts it again.
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
-import secrets
 import signal
 import sqlite3
 import time
@@ -22,12 +19,10 @@ import aiohttp
 import asyncpg
 import pytest
 
-from config.settings import Secret, generate_dev_credentials
 from scrm.db import close_database, open_database
 from scrm.models import Customer, FollowRelation
 from scrm.sandbox.app import SandboxServer
-from scrm.sandbox.config import SandboxConfig
-from tests.e2e.test_crash import free_port, start_service, wait_ready
+from tests.e2e.processes import dev_corp, free_port, service_env, start_service, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -37,10 +32,6 @@ RULE = {
     "keywords_any": ["过敏"],
     "actions": [{"type": "add_tag", "tag": "过敏风险", "group": "服务"}],
 }
-
-
-def key() -> str:
-    return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def messages(customers: list[str]) -> list[dict[str, Any]]:
@@ -110,29 +101,15 @@ async def test_one_process_on_sqlite_killed_and_restarted(tmp_path: Path) -> Non
 
 async def sigkill_mid_stream(tmp_path: Path, database_url: str, redis_url: str | None) -> None:
     """Exactly one mark_tag per (customer, tag) reaches WeCom, whatever the kill interrupted."""
-    creds = generate_dev_credentials()
-    config = SandboxConfig(
-        corp_id=creds["corp_id"],
-        contact_secret=Secret(creds["contact_secret"]),
-        callback_token=Secret(creds["callback_token"]),
-        callback_aes_key=Secret(creds["callback_aes_key"]),
+    creds, config = dev_corp()
+    env = service_env(
+        creds,
+        tmp_path,
+        SCRM_WORKER_CONCURRENCY="4",
+        SCRM_WORKER_POLL_INTERVAL="0.2",
+        SCRM_WORKER_LEASE_SECONDS="3",
+        SCRM_LOG_LEVEL="WARNING",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRM_")} | {
-        "SCRM_SANDBOX": "0",
-        "SCRM_VAR_DIR": str(tmp_path),
-        "SCRM_CORP_ID": creds["corp_id"],
-        "SCRM_CALLBACK_TOKEN": creds["callback_token"],
-        "SCRM_CALLBACK_AES_KEY": creds["callback_aes_key"],
-        "SCRM_CONTACT_SECRET": creds["contact_secret"],
-        "SCRM_AGENT_ID": "1000002",
-        "SCRM_AGENT_SECRET": creds["agent_secret"],
-        "SCRM_ADMIN_TOKEN": creds["admin_token"],
-        "SCRM_ARCHIVE_KEYS": f"kek1:{key()};active=kek1;index={key()};signing={key()}",
-        "SCRM_WORKER_CONCURRENCY": "4",
-        "SCRM_WORKER_POLL_INTERVAL": "0.2",
-        "SCRM_WORKER_LEASE_SECONDS": "3",
-        "SCRM_LOG_LEVEL": "WARNING",
-    }
     env["SCRM_DATABASE_URL"] = database_url
     if redis_url is not None:
         env["SCRM_REDIS_URL"] = redis_url

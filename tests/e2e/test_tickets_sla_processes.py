@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from config.settings import Secret, generate_dev_credentials
 from scrm.db import close_database, open_database
 from scrm.sandbox.app import SandboxServer
-from scrm.sandbox.config import SandboxConfig
 from scrm.tickets.notices import BREACH
-from tests.e2e.test_crash import free_port, start_service, wait_ready
-from tests.e2e.test_effects_crash import key
+from tests.e2e.processes import dev_corp, free_port, service_env, start_service, wait_ready
 
 TICKETS = 8
 
@@ -30,29 +26,15 @@ async def post(http: aiohttp.ClientSession, url: str, body: Any) -> Any:
 async def test_each_breach_is_notified_once_by_two_processes(
     postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    creds = generate_dev_credentials()
-    config = SandboxConfig(
-        corp_id=creds["corp_id"],
-        contact_secret=Secret(creds["contact_secret"]),
-        callback_token=Secret(creds["callback_token"]),
-        callback_aes_key=Secret(creds["callback_aes_key"]),
+    creds, config = dev_corp()
+    env = service_env(
+        creds,
+        tmp_path,
+        SCRM_DATABASE_URL=postgres_url,
+        SCRM_REDIS_URL=redis_url,
+        SCRM_SLA_SWEEP_SECONDS="0.2",
+        SCRM_LOG_LEVEL="WARNING",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRM_")} | {
-        "SCRM_SANDBOX": "0",
-        "SCRM_VAR_DIR": str(tmp_path),
-        "SCRM_CORP_ID": creds["corp_id"],
-        "SCRM_CALLBACK_TOKEN": creds["callback_token"],
-        "SCRM_CALLBACK_AES_KEY": creds["callback_aes_key"],
-        "SCRM_CONTACT_SECRET": creds["contact_secret"],
-        "SCRM_AGENT_ID": "1000002",
-        "SCRM_AGENT_SECRET": creds["agent_secret"],
-        "SCRM_ADMIN_TOKEN": creds["admin_token"],
-        "SCRM_ARCHIVE_KEYS": f"kek1:{key()};active=kek1;index={key()};signing={key()}",
-        "SCRM_DATABASE_URL": postgres_url,
-        "SCRM_REDIS_URL": redis_url,
-        "SCRM_SLA_SWEEP_SECONDS": "0.2",
-        "SCRM_LOG_LEVEL": "WARNING",
-    }
     await open_database(postgres_url)  # migrated once, before two processes start
     await close_database()
     headers = {"Authorization": f"Bearer {creds['admin_token']}"}
