@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from archive.errors import IntegrityError
 from archive.keys.derived import derive_key
 from archive.keys.ring import KeyRing
+from archive.runtime import ArchiveRuntime
 
 VERSION = "v1"
 _LABEL = b"scrm.sealed-secret.v1:"
@@ -55,3 +56,19 @@ def _cipher(ring: KeyRing, kek_id: str) -> AESGCM:
 
 def _aad(purpose: str, kek_id: str) -> bytes:
     return _LABEL + purpose.encode() + b"\x00" + kek_id.encode()
+
+
+class SecretSeal:
+    """Seals and opens small secrets for other features, so they never hold the key ring."""
+
+    def __init__(self, runtime: ArchiveRuntime) -> None:
+        self._runtime = runtime
+
+    def __repr__(self) -> str:
+        return "SecretSeal()"
+
+    def seal(self, purpose: str, plaintext: str) -> str:
+        return seal_secret(self._runtime.ring, purpose, plaintext)
+
+    def open(self, purpose: str, sealed: str) -> str:
+        return open_secret(self._runtime.ring, purpose, sealed)

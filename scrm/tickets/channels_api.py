@@ -64,7 +64,7 @@ def _target(request: web.Request, kind: str, data: dict[str, Any], row: GroupCha
         archive = request.app[SERVICES].archive
         if archive is None:
             raise ApiError(503, "unavailable", "the key ring is not loaded; cannot store a key")
-        row.secret, row.secret_hint = seal_webhook_key(archive.ring, key), mask(key)
+        row.secret, row.secret_hint = seal_webhook_key(archive, key), mask(key)
         row.status, row.last_error = "active", None  # type: ignore[assignment]  # repaired
     field = {"appchat": "chatid", "user": "userid"}.get(kind)
     if field and (field in data or creating):

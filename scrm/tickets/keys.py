@@ -1,19 +1,20 @@
-"""The robot webhook key: sealed by the archive's key ring, shown masked, never logged."""
+"""The robot webhook key: sealed by the archive (scrm never holds its key ring), shown masked,
+never logged."""
 
 from __future__ import annotations
 
-from archive.keys.ring import KeyRing
-from archive.keys.sealed_secrets import open_secret, seal_secret
+from archive.keys.sealed_secrets import SecretSeal
+from archive.runtime import ArchiveRuntime
 
 PURPOSE = "group_channel.webhook_key"
 
 
-def seal_webhook_key(ring: KeyRing, key: str) -> str:
-    return seal_secret(ring, PURPOSE, key)
+def seal_webhook_key(archive: ArchiveRuntime, key: str) -> str:
+    return SecretSeal(archive).seal(PURPOSE, key)
 
 
-def open_webhook_key(ring: KeyRing, sealed: str) -> str:
-    return open_secret(ring, PURPOSE, sealed)
+def open_webhook_key(archive: ArchiveRuntime, sealed: str) -> str:
+    return SecretSeal(archive).open(PURPOSE, sealed)
 
 
 def mask(key: str) -> str:

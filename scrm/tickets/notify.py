@@ -181,7 +181,7 @@ async def _deliver(
     if channel.kind == "robot":
         if services.archive is None or channel.secret is None:
             raise RuntimeError("the robot key cannot be opened without the archive key ring")
-        key = open_webhook_key(services.archive.ring, channel.secret)
+        key = open_webhook_key(services.archive, channel.secret)
         await runtime.robot.send(key, "markdown", content)
     elif channel.kind == "appchat":
         await runtime.agent.send_appchat(channel.target, "markdown", content)
