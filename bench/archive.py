@@ -21,10 +21,8 @@ import resource
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 # This file is itself named archive.py: make sure "archive" means the package at the root.
 _ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +34,7 @@ from archive.keys.key_file import generate_ring  # noqa: E402
 from archive.review.search import SearchFilters, search  # noqa: E402
 from archive.runtime import ArchiveRuntime  # noqa: E402
 from archive.store.write import StorePipeline  # noqa: E402
+from bench.intake_procs import create_pg_database, drop_pg_database  # noqa: E402
 from scrm.db import close_database, open_database  # noqa: E402
 from tagging import normalize  # noqa: E402
 
@@ -80,24 +79,6 @@ def corpus(n: int) -> tuple[list[dict[str, Any]], list[str], list[str]]:
         rng.sample(keywords, QUERIES),
         rng.sample(customers, min(QUERIES, len(customers))),
     )
-
-
-async def scratch(server: str) -> str:
-    name = "scrm_bench_" + uuid.uuid4().hex[:10]
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return urlsplit(server)._replace(path="/" + name).geturl()
-
-
-async def drop(url: str, server: str) -> None:
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path[1:]}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -200,11 +181,11 @@ async def run(n: int, server: str) -> bool:
     print(f"corpus: {n:,} messages, {QUERIES} keyword and {QUERIES} timeline queries, seed {SEED}")
     results = {}
     for name, bench in (("plaintext+trgm", bench_plain), ("scrm", bench_scrm)):
-        url = await scratch(server)
+        url = await create_pg_database(server)
         try:
             results[name] = await bench(url, messages, keywords, customers)
         finally:
-            await drop(url, server)
+            await drop_pg_database(url, server)
     scrm, plain = results["scrm"], results["plaintext+trgm"]
     header = ("ingest msg/s", "kw p50 ms", "kw p95 ms", "kw hits", "tl p50 ms", "tl p95 ms")
     print(f"{'':<16}" + "".join(f"{column:>14}" for column in header))

@@ -39,7 +39,7 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bench.intake_procs import PG_ADMIN_URL, REDIS_URL  # noqa: E402
+from bench.intake_procs import REDIS_URL, create_pg_database, drop_pg_database  # noqa: E402
 from config import load_settings  # noqa: E402
 from scrm.appkeys import DISPATCHER, INBOX  # noqa: E402
 from scrm.events.inbox import IncomingEvent  # noqa: E402
@@ -78,7 +78,9 @@ async def one_run(rate: int, mode: str, seconds: float, db: str, workdir: Path) 
     from run import build_app
 
     var = workdir / f"{rate}-{mode.replace(' ', '_').replace(',', '')}"
-    url = f"sqlite://{var}/scrm.db" if db == "sqlite" else await _pg_database()
+    # tortoise's asyncpg pool holds 5 connections unless told: the fast lane alone runs 16
+    pg = db != "sqlite"
+    url = await create_pg_database(query="maxsize=30") if pg else f"sqlite://{var}/scrm.db"
     env = {
         "SCRM_VAR_DIR": str(var),
         "SCRM_DATABASE_URL": url,
@@ -170,7 +172,7 @@ async def one_run(rate: int, mode: str, seconds: float, db: str, workdir: Path) 
         await runner.cleanup()
         await sandbox.stop()
         if db == "postgres":
-            await _drop_pg_database(url)
+            await drop_pg_database(url)
     return result
 
 
@@ -226,32 +228,6 @@ async def _wait_settled(state: object, total: int, timeout: float) -> None:
         if welcomes >= total and notices >= total:
             return
         await asyncio.sleep(0.25)
-
-
-async def _pg_database() -> str:
-    import uuid
-
-    import asyncpg
-
-    name = "scrm_bench_" + uuid.uuid4().hex[:10]
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    # tortoise's asyncpg pool holds 5 connections unless told: the fast lane alone runs 16.
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}?maxsize=30"
-
-
-async def _drop_pg_database(url: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        name = url.rsplit("/", 1)[1].split("?", 1)[0]
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def print_table(runs: list[Run]) -> bool:

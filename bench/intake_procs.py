@@ -19,6 +19,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = 0
@@ -142,24 +143,26 @@ def python() -> str:
     return sys.executable
 
 
-async def create_pg_database() -> str:
-    """Create ``scrm_bench_<random>`` and return its URL."""
+async def create_pg_database(server: str = PG_ADMIN_URL, query: str = "") -> str:
+    """Create ``scrm_bench_<random>`` on ``server`` and return its URL (plus ``query``, e.g.
+    ``maxsize=30`` for a bigger connection pool). Every benchmark's scratch database."""
     import asyncpg
 
-    name = f"scrm_bench_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(PG_ADMIN_URL)
+    name = f"scrm_bench_{secrets.token_hex(5)}"
+    conn = await asyncpg.connect(server)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    url = urlsplit(server)._replace(path="/" + name).geturl()
+    return f"{url}?{query}" if query else url
 
 
-async def drop_pg_database(url: str) -> None:
+async def drop_pg_database(url: str, server: str = PG_ADMIN_URL) -> None:
     import asyncpg
 
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(PG_ADMIN_URL)
+    name = urlsplit(url).path.lstrip("/")
+    conn = await asyncpg.connect(server)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

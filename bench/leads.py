@@ -33,6 +33,7 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from bench.intake_procs import create_pg_database, drop_pg_database  # noqa: E402
 from config import load_settings  # noqa: E402
 from scrm.leads import web as leads_web  # noqa: E402
 from scrm.sandbox.app import SandboxServer  # noqa: E402
@@ -65,7 +66,7 @@ async def one_run(label: str, rate: int | None, seconds: float, db: str, workdir
     from run import build_app
 
     var = workdir / label.replace(" ", "_").replace("/", "")
-    url = f"sqlite://{var}/scrm.db" if db == "sqlite" else await _pg_database()
+    url = f"sqlite://{var}/scrm.db" if db == "sqlite" else await create_pg_database()
     env = {
         "SCRM_VAR_DIR": str(var),
         "SCRM_DATABASE_URL": url,
@@ -154,7 +155,7 @@ async def one_run(label: str, rate: int | None, seconds: float, db: str, workdir
         await runner.cleanup()
         await sandbox.stop()
         if db == "postgres":
-            await _drop_pg_database(url)
+            await drop_pg_database(url)
     return result
 
 
@@ -165,30 +166,6 @@ async def _wait_settled(state: object, total: int, timeout: float) -> None:
         if len(calls.find("message/send")) >= total:
             return
         await asyncio.sleep(0.25)
-
-
-async def _pg_database() -> str:
-    import uuid
-
-    import asyncpg
-
-    name = "scrm_bench_" + uuid.uuid4().hex[:10]
-    admin = await asyncpg.connect("postgres://postgres@127.0.0.1:5432/test")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
-
-
-async def _drop_pg_database(url: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect("postgres://postgres@127.0.0.1:5432/test")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def print_table(results: list[Result]) -> None:

@@ -32,16 +32,15 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench")]
 
 import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from adapters.kv import open_kv  # noqa: E402
+from bench.intake_procs import create_pg_database, drop_pg_database  # noqa: E402
 from config import load_settings  # noqa: E402
 from run import ROUTERS  # noqa: E402
 from scrm.app import create_app  # noqa: E402
@@ -61,24 +60,6 @@ FILLER = "今天天气不错我们下午去看看门店的新品顺便问一下�
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
-
-
-async def scratch_database(server: str) -> str:
-    name = "scrm_bench_" + uuid.uuid4().hex[:10]
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return urlsplit(server)._replace(path="/" + name).geturl()
-
-
-async def drop_database(server: str, url: str) -> None:
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path[1:]}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def start(database_url: str, redis_url: str, var: Path) -> tuple[Any, Any, str, str]:
@@ -262,7 +243,7 @@ def ms(value: float) -> str:
 
 async def run(database_server: str, redis_url: str, seconds: float, tickets: int) -> bool:
     rates = (RATE, LOW_RATE)
-    urls = [await scratch_database(database_server) for _ in range(len(rates) + 1)]
+    urls = [await create_pg_database(database_server) for _ in range(len(rates) + 1)]
     try:
         phases = [
             await latency(url, redis_url, seconds, rate)
@@ -271,7 +252,7 @@ async def run(database_server: str, redis_url: str, seconds: float, tickets: int
         b = await sweep_time(urls[-1], redis_url, tickets)
     finally:
         for url in urls:
-            await drop_database(database_server, url)
+            await drop_pg_database(url, database_server)
     print(f"\n(a) keyword message → robot call, {SHARE:.0%} of messages matching, {seconds:.0f} s")
     print(
         "| offered rate | bare intake p50 / p99 | message → ticket opened p50 / p99 "
