@@ -8,7 +8,7 @@ from aiohttp import web
 from tortoise.functions import Count
 
 from scrm.api.errors import ApiError
-from scrm.api.params import MAX_ID, int_param, path_id
+from scrm.api.params import MAX_ID, choice_param, int_param, path_id
 from scrm.appkeys import INBOX, SERVICES
 from scrm.models import Event, HandlerRun
 
@@ -30,9 +30,7 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def list_events(request: web.Request) -> web.Response:
-    status = request.query.get("status")
-    if status is not None and status not in RUN_STATUSES:
-        raise ApiError(422, "invalid", f"status must be one of {', '.join(RUN_STATUSES)}", "status")
+    status = choice_param(request, "status", RUN_STATUSES)
     limit = int_param(request, "limit", default=50, low=1, high=200)
     cursor = int_param(request, "cursor", default=None, low=1, high=MAX_ID)
     query = Event.all().order_by("-id")

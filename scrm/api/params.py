@@ -7,6 +7,7 @@ Numbers and ids are ASCII digits only: ``str.isdigit()`` also accepts ``²`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final, overload
 
 from aiohttp import web
@@ -73,4 +74,12 @@ def text_param(request: web.Request, name: str, *, limit: int) -> str | None:
         return None
     if len(raw) > limit or text_problem(raw):
         raise ApiError(422, "invalid", f"{name} must be text of at most {limit} characters", name)
+    return raw
+
+
+def choice_param(request: web.Request, name: str, allowed: Sequence[str]) -> str | None:
+    """A query filter that must be one of ``allowed``; 422 naming them otherwise."""
+    raw = request.query.get(name)
+    if raw is not None and raw not in allowed:
+        raise ApiError(422, "invalid", f"{name} must be one of {', '.join(allowed)}", name)
     return raw

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from scrm.api.errors import ApiError, json_body
-from scrm.api.params import int_param, path_id
+from scrm.api.params import choice_param, int_param, path_id
 from scrm.appkeys import SERVICES
 from scrm.channels import qr
 from scrm.channels.customers import list_customers
@@ -39,9 +39,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def list_channels(request: web.Request) -> web.Response:
-    kind = request.query.get("kind")
-    if kind is not None and kind not in KINDS:
-        raise ApiError(422, "invalid", f"kind must be one of {', '.join(KINDS)}", "kind")
+    kind = choice_param(request, "kind", KINDS)
     archived = _flag(request, "archived")
     limit = int_param(request, "limit", default=50, low=1, high=200)
     cursor = int_param(request, "cursor", default=None, low=1, high=2**62)

@@ -7,15 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from scrm.api.errors import ApiError
-from scrm.api.params import int_param
+from scrm.api.params import choice_param, int_param
 from scrm.effects.ledger import KINDS, STATUSES
 from scrm.effects.models import Effect
 
 
 async def list_effects(request: web.Request) -> web.Response:
-    status = _choice(request, "status", STATUSES)
-    kind = _choice(request, "kind", tuple(KINDS))
+    status = choice_param(request, "status", STATUSES)
+    kind = choice_param(request, "kind", tuple(KINDS))
     limit = int_param(request, "limit", default=50, low=1, high=200)
     cursor = int_param(request, "cursor", default=None, low=1, high=2**62)
     query = Effect.all().order_by("-id")
@@ -33,13 +32,6 @@ async def list_effects(request: web.Request) -> web.Response:
             "next_cursor": str(page[-1].id) if more and page else None,
         }
     )
-
-
-def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.query.get(name)
-    if value is not None and value not in allowed:
-        raise ApiError(422, "invalid", f"{name} must be one of {', '.join(allowed)}", name)
-    return value
 
 
 def _effect_json(effect: Effect) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from aiohttp import web
 from tortoise.expressions import Q
 
 from scrm.api.errors import ApiError
-from scrm.api.params import int_param, path_id, text_param
+from scrm.api.params import choice_param, int_param, path_id, text_param
 from scrm.appkeys import SERVICES
 from scrm.services import Services
 from scrm.tickets import channels_api, notify, service, stats
@@ -108,20 +108,13 @@ async def create(request: web.Request) -> web.Response:
     return web.json_response(ticket_json(ticket, links(request)), status=201)
 
 
-def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.query.get(name)
-    if value is not None and value not in allowed:
-        raise ApiError(422, "invalid", f"{name} must be one of {', '.join(allowed)}", name)
-    return value
-
-
 async def list_tickets(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=50, low=1, high=200)
     cursor = int_param(request, "cursor", default=None, low=1, high=2**62)
     route = int_param(request, "route", default=None, low=1, high=2**62)
     query = Ticket.all().order_by("-id")
-    status = _choice(request, "status", STATUSES)
-    prio = _choice(request, "priority", PRIORITIES)
+    status = choice_param(request, "status", STATUSES)
+    prio = choice_param(request, "priority", PRIORITIES)
     filters = {
         "status": status,
         "priority": prio,

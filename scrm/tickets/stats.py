@@ -15,8 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scrm.api.errors import ApiError
-from scrm.api.params import int_param
+from scrm.api.params import choice_param, int_param
 from scrm.tickets.models import Ticket, TicketEvent
 
 GOLDEN = 30 * 60  # the golden first 30 minutes
@@ -86,9 +85,7 @@ async def ticket_times(start: int, end: int) -> list[dict[str, Any]]:
 async def view(request: web.Request) -> web.Response:
     start = int_param(request, "from", default=0, low=0, high=2**40)
     end = int_param(request, "to", default=2**40, low=0, high=2**40)
-    group_by = request.query.get("group_by")
-    if group_by is not None and group_by not in GROUPS:
-        raise ApiError(422, "invalid", f"group_by must be one of {', '.join(GROUPS)}", "group_by")
+    group_by = choice_param(request, "group_by", tuple(GROUPS))
     rows = await ticket_times(start, end)
     answer: dict[str, Any] = {"from": start, "to": end, "total": summarise(rows)}
     if group_by is not None:
