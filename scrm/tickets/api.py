@@ -12,7 +12,7 @@ from scrm.api.errors import ApiError
 from scrm.api.params import choice_param, int_param, path_id, text_param
 from scrm.appkeys import SERVICES
 from scrm.services import Services
-from scrm.tickets import channels_api, notify, service, stats
+from scrm.tickets import group_channels_api, notify, routes_api, service, sla_api, stats
 from scrm.tickets.models import Ticket, TicketEvent, TicketRoute
 from scrm.tickets.notices import link
 from scrm.tickets.params import ID_MAX, TEXT_MAX, TITLE_MAX, body, priority, text, whole
@@ -204,4 +204,6 @@ def register(app: web.Application) -> None:
     app.router.add_patch("/api/v1/tickets/{ticket_id}", change)
     app.router.add_post("/api/v1/tickets/{ticket_id}/transitions", transition)
     app.router.add_post("/api/v1/tickets/{ticket_id}/comments", add_comment)
-    channels_api.register(app)
+    group_channels_api.register(app)
+    routes_api.register(app)
+    sla_api.register(app)

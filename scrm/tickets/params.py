@@ -7,9 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from scrm.api.errors import ApiError, json_body
+from scrm.api.params import path_id
 from scrm.tickets.states import PRIORITIES
 
-TITLE_MAX, TEXT_MAX, ID_MAX = 200, 4000, 64
+TITLE_MAX, TEXT_MAX, ID_MAX, NAME_MAX = 200, 4000, 64, 100
 
 
 async def body(request: web.Request) -> dict[str, Any]:
@@ -52,3 +53,8 @@ def whole(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**62:
         return int(value)
     return None
+
+
+def named_id(request: web.Request, name: str) -> int:
+    """The path's ``name`` (``route_id``) as an id; a 404 naming the thing (``route``)."""
+    return path_id(request, name, name.removesuffix("_id").replace("_", " "))
