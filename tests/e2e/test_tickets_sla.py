@@ -36,6 +36,9 @@ async def setup(stack: Stack) -> tuple[Clock, str, str]:
     return clock, group_key, boss_key
 
 
+HOURS = {"from": "09:00", "to": "18:00", "days": [1, 2, 3, 4, 5]}
+
+
 async def sweep(stack: Stack) -> int:
     return await sla.sweep(stack.server.app[SERVICES])
 
@@ -121,6 +124,12 @@ async def test_bad_policies(stack: Stack) -> None:
         ({"first_response_seconds": 0}, "first_response_seconds"),
         ({"resolution_seconds": "1"}, "resolution_seconds"),
         ({"business_hours": {}}, "business_hours"),
+        ({"business_hours": HOURS | {"workdays": ["2026-10-32"]}}, "business_hours.workdays"),
+        ({"business_hours": HOURS | {"holidays": ["10/01"]}}, "business_hours.holidays"),
+        (
+            {"business_hours": HOURS | {"holidays": ["2026-10-10"], "workdays": ["2026-10-10"]}},
+            "business_hours.workdays",
+        ),
     ]:
         body = ok | change
         answer = await post(stack, "/api/v1/sla-policies", body, expect=422)
@@ -178,6 +187,29 @@ async def test_business_hours_stop_the_clock_after_work_and_while_waiting(stack:
     clock.now = beijing(30, 17, 30)
     moved = await post(stack, path, {"to": "in_progress", "by": "lisi"}, expect=200)
     assert moved["resolution_due"] == beijing_dec(1, 9, 30)  # 30 min today, 30 min tomorrow
+
+
+async def test_a_make_up_saturday_runs_the_clock(stack: Stack) -> None:
+    """调休: Saturday 10 October 2026 is a working day after the National Day week off."""
+    clock = shared_clock(stack)
+    calendar = HOURS | {"holidays": ["2026-10-08"], "workdays": ["2026-10-10"]}
+    policy = {"priority": "P2", "first_response_seconds": 3600, "resolution_seconds": 7200}
+    created = await post(stack, "/api/v1/sla-policies", policy | {"business_hours": calendar})
+    assert created["business_hours"]["workdays"] == ["2026-10-10"]
+    _, listed = await stack.api("GET", "/api/v1/sla-policies")
+    assert listed["policies"][0]["business_hours"]["workdays"] == ["2026-10-10"]
+    clock.now = october(9, 17, 50)  # a Friday, ten minutes before closing
+    ticket = await post(stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P2"})
+    assert ticket["first_response_due"] == october(10, 9, 50)  # the make-up Saturday
+    assert ticket["resolution_due"] == october(10, 10, 50)
+    clock.now = october(10, 9, 38)  # 80 % of the hour: 48 minutes of working time
+    assert await sweep(stack) == 1
+    stored = await Ticket.get(id=ticket["id"])
+    assert stored.sla_calendar is not None and "2026-10-10" in stored.sla_calendar
+
+
+def october(day: int, hour: int, minute: int = 0) -> float:
+    return datetime(2026, 10, day, hour, minute, tzinfo=CHINA).timestamp()
 
 
 def beijing(day: int, hour: int, minute: int = 0) -> float:

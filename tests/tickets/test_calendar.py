@@ -55,9 +55,59 @@ def test_around_the_clock_is_plain_time() -> None:
         ({"from": "09:00", "to": "18:00", "days": []}, "business_hours"),
         ({"from": "09:00", "to": "18:00", "holidays": ["12/01"]}, "business_hours.holidays"),
         ({"from": "9", "to": "18:00"}, "business_hours"),
+        ({"from": "09:00", "to": "18:00", "holidays": ["20261001"]}, "business_hours.holidays"),
+        ({"from": "09:00", "to": "18:00", "workdays": ["2026-10-32"]}, "business_hours.workdays"),
+        ({"from": "09:00", "to": "18:00", "workdays": [20261010]}, "business_hours.workdays"),
+        ({"from": "09:00", "to": "18:00", "workdays": "2026-10-10"}, "business_hours.workdays"),
+        (
+            {
+                "from": "09:00",
+                "to": "18:00",
+                "holidays": ["2026-10-10"],
+                "workdays": ["2026-10-10"],
+            },
+            "business_hours.workdays",
+        ),
     ],
 )
 def test_bad_calendars(value: dict, field: str) -> None:
     with pytest.raises(CalendarError) as caught:
         parse_calendar(value)
     assert caught.value.field == field
+
+
+# China's 2026 National Day: 1–7 October off, Sunday 20 September and Saturday 10 October worked.
+NATIONAL_DAY = parse_calendar(
+    {
+        "from": "09:00",
+        "to": "18:00",
+        "days": [1, 2, 3, 4, 5],
+        "holidays": [f"2026-10-0{day}" for day in range(1, 8)],
+        "workdays": ["2026-10-10", "2026-09-20", "2026-10-10"],
+    }
+)
+
+
+def october(day: int, hour: int, minute: int = 0) -> float:
+    return datetime(2026, 10, day, hour, minute, tzinfo=CHINA).timestamp()
+
+
+def test_a_make_up_saturday_is_worked() -> None:
+    assert NATIONAL_DAY["workdays"] == ["2026-09-20", "2026-10-10"]  # sorted, once each
+    friday_evening = october(9, 17, 50)
+    assert add_business_seconds(NATIONAL_DAY, friday_evening, 3600) == october(10, 9, 50)
+    assert business_seconds(NATIONAL_DAY, friday_evening, october(10, 9, 50)) == 3600
+    plain = {key: value for key, value in NATIONAL_DAY.items() if key != "workdays"}
+    assert add_business_seconds(plain, friday_evening, 3600) == october(12, 9, 50)  # Monday
+
+
+def test_holidays_before_a_make_up_day() -> None:
+    # Opened on the last evening before the break: the clock sleeps through 1–7 October.
+    last_evening = datetime(2026, 9, 30, 17, 30, tzinfo=CHINA).timestamp()
+    assert add_business_seconds(NATIONAL_DAY, last_evening, 3600) == october(8, 9, 30)
+
+
+def test_a_calendar_without_workdays_still_reads() -> None:
+    """Policies stored before make-up days existed carry no ``workdays`` key."""
+    stored = {"from": "09:00", "to": "18:00", "days": [1, 2, 3, 4, 5], "holidays": []}
+    assert add_business_seconds(stored, october(9, 17, 50), 3600) == october(12, 9, 50)
