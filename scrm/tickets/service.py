@@ -215,17 +215,30 @@ def start_sla(ticket: Ticket, policy: SlaPolicy, now: float) -> None:
     """Due times from the policy's targets, counted in its business hours (if any)."""
     calendar = json.loads(policy.business_hours) if policy.business_hours else None
     ticket.sla_calendar = policy.business_hours
-
-    def after(seconds: float) -> float:
-        return add_business_seconds(calendar, now, seconds)
-
-    first, resolution = policy.first_response_seconds, policy.resolution_seconds
-    ticket.first_response_due = after(first)
-    ticket.resolution_due = after(resolution)
-    ticket.fr_warn_at = after(first * WARN_AT)
+    first = policy.first_response_seconds
+    ticket.first_response_due = add_business_seconds(calendar, now, first)
+    ticket.fr_warn_at = add_business_seconds(calendar, now, first * WARN_AT)
     ticket.fr_breach_at = ticket.first_response_due
-    ticket.res_warn_at = after(resolution * WARN_AT)
+    _start_resolution(ticket, policy, now)
+
+
+def _start_resolution(ticket: Ticket, policy: SlaPolicy, now: float) -> None:
+    calendar = json.loads(policy.business_hours) if policy.business_hours else None
+    resolution = policy.resolution_seconds
+    ticket.resolution_due = add_business_seconds(calendar, now, resolution)
+    ticket.res_warn_at = add_business_seconds(calendar, now, resolution * WARN_AT)
     ticket.res_breach_at = ticket.resolution_due
+
+
+def restart_resolution(ticket: Ticket, policy: SlaPolicy | None, now: float) -> None:
+    """A reopened ticket: a fresh resolution clock counted from ``now``, warned and breached
+    anew; the first response stays the one it had. Without a policy no clock runs."""
+    ticket.paused_at = None
+    if policy is None:
+        ticket.resolution_due = ticket.res_warn_at = ticket.res_breach_at = None
+        return
+    ticket.sla_calendar = policy.business_hours
+    _start_resolution(ticket, policy, now)
 
 
 async def merge_into(
@@ -282,6 +295,7 @@ async def transition(
         ticket.fr_warn_at = ticket.fr_breach_at = ticket.res_warn_at = ticket.res_breach_at = None
     if kind == "reopened":
         ticket.resolved_at = ticket.closed_at = None
+        restart_resolution(ticket, await sla_policy(ticket.priority, ticket.category), now)
     first = _first_response(ticket, by, now)
     ticket.status = to
     ticket.updated_at = now
@@ -290,6 +304,8 @@ async def transition(
         data: dict[str, Any] = {"from": before, "to": to}
         if note:
             data["note"] = note
+        if kind == "reopened":
+            data["resolution_due"] = ticket.resolution_due
         await append(conn, ticket, kind, now, by=by, data=data)
         if first:
             await append(conn, ticket, "first_response", now, by=by)

@@ -6,15 +6,18 @@ transaction that writes the timeline entry and queues the notices: a warning or 
 once, survives restarts, and two processes sweeping at once split the work instead of
 repeating it (the scheduler's leader lock makes that rare anyway). A ticket waiting for the
 customer is skipped by the resolution stages: its clock is paused (`service.resume_clock`).
+A reopened ticket starts a new resolution cycle (`service.restart_resolution`): its warning
+and breach fire once more, their timeline keys naming the cycle (the number of reopens).
 """
 
 from __future__ import annotations
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from scrm.services import Services
 from scrm.tickets import managers, notices, notify
-from scrm.tickets.models import Ticket
+from scrm.tickets.models import Ticket, TicketEvent
 from scrm.tickets.service import append, route_by_id, sql
 from scrm.tickets.states import raised
 
@@ -77,9 +80,18 @@ async def _stage(services: Services, column: str, clock: str, breach: bool, paus
                 channels += await managers.channels_for(services, conn, bosses, now)
                 if bosses:
                     data["managers"] = bosses
-            await append(conn, ticket, kind, now, data=data, key=f"{kind}:{clock}:{ticket.id}")
+            key = f"{kind}:{clock}:{ticket.id}"
+            if clock == "resolution":
+                key += await _cycle(conn, ticket)
+            await append(conn, ticket, kind, now, data=data, key=key)
             if channels:
                 text = notices.sla(ticket, breach, clock, base)
                 await notices.enqueue(conn, ticket, kind, text, channels, now)
     services.metrics.ticket_sla.labels(event=kind).inc(len(ids))
     return len(ids)
+
+
+async def _cycle(conn: BaseDBAsyncClient, ticket: Ticket) -> str:
+    """``""`` for a ticket's first resolution clock, ``":N"`` after its N-th reopen."""
+    reopens = await TicketEvent.filter(ticket_id=ticket.id, kind="reopened").using_db(conn).count()
+    return f":{reopens}" if reopens else ""

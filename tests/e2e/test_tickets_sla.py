@@ -102,6 +102,83 @@ async def test_a_first_response_stops_its_clock_and_waiting_pauses_resolution(
     assert await sweep(stack) == 0
 
 
+async def test_a_reopened_ticket_gets_a_fresh_resolution_clock(stack: Stack) -> None:
+    """Reopen restarts resolution from the policy (of the priority it has now); its warning and
+    breach fire once more; the first response stays the first one."""
+    clock, group_key, _ = await setup(stack)
+    p0 = {"priority": "P0", "first_response_seconds": 50, "resolution_seconds": 500}
+    await post(stack, "/api/v1/sla-policies", p0)
+    start = clock.now
+    ticket = await post(stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P1"})
+    path = f"/api/v1/tickets/{ticket['id']}"
+    clock.now = start + 10
+    await post(stack, path + "/comments", {"by": "lisi", "text": "在处理"})
+    await post(stack, path + "/transitions", {"to": "in_progress", "by": "lisi"}, expect=200)
+    clock.now = start + 1000
+    assert await sweep(stack) == 2  # the first cycle's resolution warning and breach: P1 → P0
+    clock.now = start + 1100
+    await post(stack, path + "/transitions", {"to": "resolved", "by": "lisi"}, expect=200)
+    clock.now = start + 2000
+    assert await sweep(stack) == 0  # resolved: no clock runs
+    reopened = await post(
+        stack, path + "/transitions", {"to": "in_progress", "by": "wangwu"}, expect=200
+    )
+    assert reopened["resolution_due"] == start + 2000 + 500  # P0's target, from the reopen
+    assert reopened["resolved_at"] is None and reopened["status"] == "in_progress"
+    assert (reopened["first_response_at"], reopened["first_response_by"]) == (start + 10, "lisi")
+    assert reopened["first_response_due"] == ticket["first_response_due"]
+    clock.now = start + 2399
+    assert await sweep(stack) == 0
+    clock.now = start + 2400  # 80 % of the new cycle
+    assert await sweep(stack) == 1
+    assert await sweep(stack) == 0  # once
+    assert WARNING in texts(stack, group_key)[-1]
+    clock.now = start + 2500
+    assert await sweep(stack) == 1
+    assert await sweep(stack) == 0
+    stored = await Ticket.get(id=ticket["id"])
+    assert (stored.priority, stored.breaches) == ("P0", 2)
+    entries = await TicketEvent.filter(ticket_id=ticket["id"]).order_by("id")
+    sla_entries = [(e.kind, e.key) for e in entries if e.kind.startswith("sla")]
+    tid = ticket["id"]
+    assert sla_entries == [
+        ("sla_warning", f"sla_warning:resolution:{tid}"),
+        ("sla_breach", f"sla_breach:resolution:{tid}"),
+        ("sla_warning", f"sla_warning:resolution:{tid}:1"),
+        ("sla_breach", f"sla_breach:resolution:{tid}:1"),
+    ]
+    assert [e.kind for e in entries].count("first_response") == 1
+    assert (
+        f'"resolution_due": {start + 2500}' in next(e for e in entries if e.kind == "reopened").data
+    )
+
+
+async def test_a_reopen_counts_in_business_hours_and_without_a_policy_runs_no_clock(
+    stack: Stack,
+) -> None:
+    clock = shared_clock(stack)
+    policy = {"priority": "P2", "first_response_seconds": 3600, "resolution_seconds": 7200}
+    await post(stack, "/api/v1/sla-policies", policy | {"business_hours": HOURS})
+    clock.now = beijing(23, 10)  # a Monday
+    ticket = await post(stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P2"})
+    path = f"/api/v1/tickets/{ticket['id']}/transitions"
+    await post(stack, path, {"to": "in_progress", "by": "lisi"}, expect=200)
+    await post(stack, path, {"to": "resolved", "by": "lisi"}, expect=200)
+    clock.now = beijing(27, 17, 30)  # Friday, half an hour before closing
+    reopened = await post(stack, path, {"to": "in_progress", "by": "lisi"}, expect=200)
+    assert reopened["resolution_due"] == beijing(30, 10, 30)  # 30 min Friday, 90 min Monday
+
+    untimed = await post(
+        stack, "/api/v1/tickets", {"title": "u", "category": "c", "priority": "P3"}
+    )
+    path = f"/api/v1/tickets/{untimed['id']}/transitions"
+    await post(stack, path, {"to": "closed", "by": "lisi"}, expect=200)
+    again = await post(stack, path, {"to": "in_progress", "by": "lisi"}, expect=200)
+    assert again["resolution_due"] is None
+    clock.now = beijing(30, 12)
+    assert await sweep(stack) == 2  # the reopened P2's warning and breach, nothing for P3
+
+
 async def test_concurrent_sweeps_fire_each_breach_once(stack: Stack) -> None:
     """Several sweeps at once (on PostgreSQL, truly concurrent transactions): once each."""
     clock, _, _ = await setup(stack)
