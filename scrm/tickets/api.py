@@ -1,4 +1,8 @@
-"""`/api/v1/tickets`: create, list, read (with timeline), transitions, comments, changes."""
+"""`/api/v1/tickets`: create, list, read (with timeline), transitions, comments, changes.
+
+Each change answers once it is committed; the notices it queued are sent by a worker
+(`doorbell`), so a slow or failing WeCom or SMTP server neither slows nor fails the API.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from scrm.api.errors import ApiError
 from scrm.api.params import choice_param, int_param, path_id, text_param
 from scrm.appkeys import SERVICES
 from scrm.services import Services
-from scrm.tickets import group_channels_api, notify, routes_api, service, sla_api, stats
+from scrm.tickets import doorbell, group_channels_api, routes_api, service, sla_api, stats
 from scrm.tickets.models import Ticket, TicketEvent, TicketRoute
 from scrm.tickets.notices import link
 from scrm.tickets.params import ID_MAX, TEXT_MAX, TITLE_MAX, body, priority, text, whole
@@ -71,10 +75,9 @@ async def _ticket(request: web.Request) -> Ticket:
     return row
 
 
-async def _flush(services: Services) -> None:
-    """Send the notices a change queued; a failure here leaves them to the notices job."""
-    if services.tickets is not None:
-        await notify.flush(services)
+async def _ring(services: Services, ticket: Ticket) -> None:
+    """After the commit: a worker sends the notices the change queued (never this request)."""
+    await doorbell.ring(services, ticket.id)
 
 
 async def create(request: web.Request) -> web.Response:
@@ -104,7 +107,7 @@ async def create(request: web.Request) -> web.Response:
     )
     ticket = await service.create_ticket(services.db, new, services.clock(), links(request))
     services.metrics.tickets_created.labels(source=new.source).inc()
-    await _flush(services)
+    await _ring(services, ticket)
     return web.json_response(ticket_json(ticket, links(request)), status=201)
 
 
@@ -160,7 +163,7 @@ async def transition(request: web.Request) -> web.Response:
         await service.transition(ticket, str(to), by, note, services.clock(), links(request))
     except TransitionNotAllowed as exc:
         raise ApiError(409, "transition_not_allowed", str(exc), "to") from None
-    await _flush(services)
+    await _ring(services, ticket)
     return web.json_response(ticket_json(ticket, links(request)))
 
 
@@ -171,7 +174,7 @@ async def add_comment(request: web.Request) -> web.Response:
     words = text(data, "text", limit=TEXT_MAX, required=True) or ""
     services = request.app[SERVICES]
     entry = await service.comment(ticket, by, words, services.clock(), links(request))
-    await _flush(services)
+    await _ring(services, ticket)
     return web.json_response(event_json(entry), status=201)
 
 
@@ -192,7 +195,7 @@ async def change(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     by = text(data, "by", limit=ID_MAX)
     await service.patch(ticket, changes, by, services.clock(), links(request))
-    await _flush(services)
+    await _ring(services, ticket)
     return web.json_response(ticket_json(ticket, links(request)))
 
 

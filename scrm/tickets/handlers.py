@@ -1,4 +1,5 @@
-"""`ticket.requested` and `alert.raised` → tickets, once per event whatever the redelivery.
+"""`ticket.requested` and `alert.raised` → tickets, once per event whatever the redelivery;
+`ticket.notices_queued` → the notices a ticket change queued, sent (see `doorbell`).
 
 Both are emitted by keyword rules (scrm/autotag). The event id names the ticket's cause: a
 ticket's `source_key` and a merged entry's timeline `key` are unique, so a redelivered event
@@ -19,7 +20,8 @@ from scrm.events.errors import PermanentError, Retry
 from scrm.events.router import EventRecord, Router
 from scrm.services import Services
 from scrm.tickets import notify, service
-from scrm.tickets.models import GroupChannel, TicketEvent
+from scrm.tickets.doorbell import NOTICES_QUEUED
+from scrm.tickets.models import GroupChannel, TicketEvent, TicketNotice
 from scrm.tickets.states import PRIORITIES
 
 log = logging.getLogger(__name__)
@@ -133,3 +135,24 @@ async def _create(services: Services, new: service.NewTicket, now: float, base: 
     except IntegrityError:
         return  # another delivery of this event created it first
     services.metrics.tickets_created.labels(source=new.source).inc()
+
+
+@router.on(NOTICES_QUEUED, name="deliver_notices", fast=True)
+async def deliver_notices(event: EventRecord, services: Services) -> None:
+    """Send what a ticket change queued (with whatever else waits on those channels).
+
+    A failed send stays queued with a backoff (`notify`); the notices job retries it, so this
+    run succeeds either way and a redelivery finds nothing left to send.
+    """
+    ticket_id = event.payload.get("ticket")
+    if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+        raise PermanentError("ticket.notices_queued names no ticket")
+    if services.tickets is None:
+        return  # no senders in this process: the notices job of one that has them sends
+    channels = await (
+        TicketNotice.filter(ticket_id=ticket_id, status="pending")
+        .distinct()
+        .values_list("channel_id", flat=True)
+    )
+    if channels:
+        await notify.flush(services, [int(c) for c in channels])  # type: ignore[call-overload]

@@ -43,13 +43,16 @@ async def test_allergy_message_to_ticket_to_robot_to_first_response_to_stats(
     clock.now += 600  # ten minutes later, a staff member answers
     path = f"/api/v1/tickets/{ticket['id']}"
     await post(stack, path + "/comments", {"by": "zhangsan", "text": "已联系家长，安排退款"})
+    await stack.drain()  # a worker sends the notices the API queued
     _, shown = await stack.api("GET", path)
     assert shown["first_response_by"] == "zhangsan"
     assert shown["first_response_at"] - shown["created_at"] == 600
     await ticket_sla(stack.server.app[SERVICES])  # the job: nothing is due
     clock.now += 3000
     await post(stack, path + "/transitions", {"to": "in_progress", "by": "zhangsan"}, expect=200)
+    await stack.drain()
     await post(stack, path + "/transitions", {"to": "resolved", "by": "zhangsan"}, expect=200)
+    await stack.drain()
 
     status, stats = await stack.api("GET", "/api/v1/tickets/stats?group_by=category")
     assert status == 200

@@ -12,6 +12,9 @@ from aiosmtpd.controller import Controller
 
 from adapters.email import Mailer
 from scrm.appkeys import SERVICES
+from scrm.events.inbox import InboxUnavailable
+from scrm.jobs import ticket_notices
+from scrm.models import Event
 from scrm.tickets import notify
 from scrm.tickets.models import GroupChannel, TicketEvent, TicketNotice
 from tests.e2e.conftest import Stack
@@ -62,6 +65,7 @@ async def test_thirty_tickets_in_a_minute_stay_within_twenty_robot_calls(stack: 
             stack, "/api/v1/tickets", {"title": f"t{n}", "category": "c", "priority": "P2"}
         )
         numbers.append(created["number"])
+        await stack.drain()  # the worker that sends what the API queued
     assert len(robot_calls(stack)) == 20
     assert await TicketNotice.filter(status="pending").count() == 10  # waiting, not dropped
     clock.now += 61
@@ -87,7 +91,9 @@ async def test_a_removed_robot_parks_the_channel_once_and_keeps_its_notices(
     ticket = {"title": "t", "category": "c", "priority": "P1"}
     with caplog.at_level(logging.ERROR, logger="scrm.tickets.notify"):
         first = await post(stack, "/api/v1/tickets", ticket)
+        await stack.drain()
         second = await post(stack, "/api/v1/tickets", ticket)
+        await stack.drain()
     assert [c.errcode for c in robot_calls(stack)] == [93000]  # parked: no second call
     assert len([r for r in caplog.records if "ADMIN ALERT" in r.message]) == 1
     assert key not in caplog.text
@@ -114,6 +120,7 @@ async def test_a_rate_limited_send_is_retried_with_backoff_and_shown(stack: Stac
     created = await post(
         stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P1"}
     )
+    await stack.drain()
     _status, one = await stack.api("GET", f"/api/v1/tickets/{created['id']}")
     assert [e["kind"] for e in one["timeline"]] == ["created", "notice_retry"]
     assert await notify.flush(stack.server.app[SERVICES]) == 0  # not yet due
@@ -171,6 +178,7 @@ async def test_email_is_delivered_to_a_local_smtp_server(stack: Stack) -> None:
         created = await post(
             stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P0"}
         )
+        await stack.drain()
     finally:
         await asyncio.to_thread(controller.stop)
     assert len(inbox.messages) == 1
@@ -198,6 +206,7 @@ async def test_an_unreachable_smtp_server_is_retried_and_a_deleted_channel_is_sh
     created = await post(
         stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P0"}
     )
+    await stack.drain()
     path = f"/api/v1/tickets/{created['id']}"
     _, one = await stack.api("GET", path)
     assert [e["kind"] for e in one["timeline"]] == ["created", "notice_retry"]
@@ -213,3 +222,62 @@ async def test_an_unreachable_smtp_server_is_retried_and_a_deleted_channel_is_sh
     _, one = await stack.api("GET", path)
     assert [e["kind"] for e in one["timeline"]][-1] == "notice_failed"
     assert await TicketNotice.filter(status="pending").count() == 0
+
+
+async def test_a_wecom_outage_neither_fails_nor_holds_the_api_and_the_notice_goes_later_once(
+    stack: Stack,
+) -> None:
+    clock = shared_clock(stack)
+    await robot_route(stack)
+    services = stack.server.app[SERVICES]
+    stack.sandbox.state.faults.inject("webhook/send", errcode=-1, count=0)  # WeCom is down
+    created = await post(
+        stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P1"}
+    )
+    path = f"/api/v1/tickets/{created['id']}"
+    await post(stack, path + "/comments", {"by": "lisi", "text": "在处理"})
+    await post(stack, path + "/transitions", {"to": "in_progress", "by": "lisi"}, expect=200)
+    assert robot_calls(stack) == []  # no request waited on WeCom
+    assert await TicketNotice.filter(status="pending").count() == 3  # committed with the changes
+    events = await Event.filter(name="ticket.notices_queued").count()
+    assert events == 3  # one ring per change, for a worker
+
+    await stack.drain()  # the worker tries: WeCom still down, the notices wait with a backoff
+    assert [c.errcode for c in robot_calls(stack)] == [-1]
+    assert await TicketNotice.filter(status="pending").count() == 3
+    await stack.drain()
+    assert len(robot_calls(stack)) == 1  # nothing re-sent by a second pass before the backoff
+
+    stack.sandbox.state.faults.clear()  # WeCom is back
+    clock.now += 3600
+    await ticket_notices(services)  # the notices job
+    await ticket_notices(services)
+    await stack.drain()
+    calls = robot_calls(stack)
+    assert [c.errcode for c in calls] == [-1, 0]  # sent once, the three merged
+    assert created["number"] in calls[-1].json["markdown"]["content"]
+    assert await TicketNotice.filter(status="sent").count() == 3
+    _, one = await stack.api("GET", path)
+    assert [e["kind"] for e in one["timeline"]].count("notice") == 3
+
+
+async def test_a_ring_that_cannot_be_stored_loses_no_notice(stack: Stack) -> None:
+    shared_clock(stack)
+    await robot_route(stack)
+    services = stack.server.app[SERVICES]
+
+    class BrokenInbox:
+        async def store(self, event: Any) -> bool:
+            raise InboxUnavailable("database gone")
+
+    intake, services.inbox = services.inbox, BrokenInbox()  # type: ignore[assignment]
+    try:
+        created = await post(
+            stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P1"}
+        )
+    finally:
+        services.inbox = intake
+    assert robot_calls(stack) == []
+    await ticket_notices(services)  # the notices job finds what is pending
+    [call] = robot_calls(stack)
+    assert call.errcode == 0 and created["number"] in call.json["markdown"]["content"]
