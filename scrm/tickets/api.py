@@ -77,7 +77,7 @@ async def _ticket(request: web.Request) -> Ticket:
 
 async def _ring(services: Services, ticket: Ticket) -> None:
     """After the commit: a worker sends the notices the change queued (never this request)."""
-    await doorbell.ring(services, ticket.id)
+    await doorbell.ring(services.inbox, ticket.id, services.clock())
 
 
 async def create(request: web.Request) -> web.Response:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from scrm.events.inbox import IncomingEvent
-from scrm.services import Services
+from scrm.events.inbox import Inbox, IncomingEvent
 from scrm.tickets.models import TicketNotice
 
 log = logging.getLogger(__name__)
@@ -20,14 +19,14 @@ log = logging.getLogger(__name__)
 NOTICES_QUEUED = "ticket.notices_queued"
 
 
-async def ring(services: Services, ticket_id: int) -> bool:
+async def ring(inbox: Inbox | None, ticket_id: int, now: float) -> bool:
     """Have a worker send the ticket's pending notices; True when an event was stored.
 
     Call it after the change's commit. Its dedupe key names the newest pending notice, so
     ringing twice for the same change stores one event.
     """
-    if services.inbox is None:
-        return False  # no intake here (a CLI): the service's notices job sends them
+    if inbox is None:
+        return False  # no intake here: the notices job sends them
     try:
         newest = (
             await TicketNotice.filter(ticket_id=ticket_id, status="pending")
@@ -42,9 +41,9 @@ async def ring(services: Services, ticket_id: int) -> bool:
             name=NOTICES_QUEUED,
             source="tickets",
             payload={"ticket": ticket_id},
-            occurred_at=int(services.clock()),
+            occurred_at=int(now),
         )
-        return await services.inbox.store(event)
+        return await inbox.store(event)
     except Exception:  # the change is committed: answer for it; the notices job sends
         log.warning("could not ring for ticket %s notices; the notices job sends them", ticket_id)
         return False
