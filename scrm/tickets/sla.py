@@ -13,6 +13,7 @@ and breach fire once more, their timeline keys naming the cycle (the number of r
 from __future__ import annotations
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from scrm.services import Services
@@ -62,6 +63,7 @@ async def _stage(services: Services, column: str, clock: str, breach: bool, paus
     async with in_transaction() as conn:
         rows = await conn.execute_query_dict(statement, [now])
         ids = [int(row["id"]) for row in rows]
+        cycles = await _cycles(conn, ids) if clock == "resolution" and ids else {}
         for ticket in await Ticket.filter(id__in=ids).using_db(conn):
             data: dict[str, object] = {"clock": clock}
             if breach:
@@ -82,7 +84,7 @@ async def _stage(services: Services, column: str, clock: str, breach: bool, paus
                     data["managers"] = bosses
             key = f"{kind}:{clock}:{ticket.id}"
             if clock == "resolution":
-                key += await _cycle(conn, ticket)
+                key += f":{cycles[ticket.id]}" if ticket.id in cycles else ""
             await append(conn, ticket, kind, now, data=data, key=key)
             if channels:
                 text = notices.sla(ticket, breach, clock, base)
@@ -91,7 +93,13 @@ async def _stage(services: Services, column: str, clock: str, breach: bool, paus
     return len(ids)
 
 
-async def _cycle(conn: BaseDBAsyncClient, ticket: Ticket) -> str:
-    """``""`` for a ticket's first resolution clock, ``":N"`` after its N-th reopen."""
-    reopens = await TicketEvent.filter(ticket_id=ticket.id, kind="reopened").using_db(conn).count()
-    return f":{reopens}" if reopens else ""
+async def _cycles(conn: BaseDBAsyncClient, ids: list[int]) -> dict[int, int]:
+    """How often each reopened ticket among ``ids`` was reopened: its resolution cycle."""
+    rows = (
+        await TicketEvent.filter(ticket_id__in=ids, kind="reopened")
+        .using_db(conn)
+        .annotate(reopens=Count("id"))
+        .group_by("ticket_id")
+        .values_list("ticket_id", "reopens")
+    )
+    return {int(ticket_id): int(reopens) for ticket_id, reopens in rows}
