@@ -155,7 +155,7 @@ def test_events_auto_tagging_emits_are_handled_and_only_unknown_ones_are_logged(
 ) -> None:
     dispatcher = Dispatcher(run.ROUTERS)
     with caplog.at_level(logging.DEBUG, logger="scrm.events.router"):
-        for name in ("ticket.requested", "alert.raised"):
+        for name in ("ticket.requested", "alert.raised", "ticket.notices_queued"):
             assert dispatcher.handlers_for(name)  # the tickets feature consumes them
         dispatcher.handlers_for("something.new")
     assert [r.getMessage() for r in caplog.records] == [
