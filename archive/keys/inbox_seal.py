@@ -62,7 +62,7 @@ class InboxSeal:
 
     def seal(self, payload: dict[str, Any], *, bind: str) -> dict[str, Any]:
         """Metadata in clear, the whole payload encrypted and bound to `bind` (the dedupe key)."""
-        kek_id = self._runtime.ring.active_kek_id
+        kek_id = self._runtime.current_ring().active_kek_id
         plaintext = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         nonce = os.urandom(NONCE_BYTES)
         blob = nonce + self._cipher(kek_id).encrypt(nonce, plaintext, _aad(kek_id, bind))
