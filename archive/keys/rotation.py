@@ -1,10 +1,11 @@
 """KEK rotation: move everything sealed under the ring to a new KEK while the service runs.
 
 With a key file, `rotate_kek` adds a fresh KEK to the file (made active) and then moves every
-value to it: each data key is re-wrapped, and every value of a column a feature declared
+value to it: each data key is re-wrapped; every value of a column a feature declared
 (`archive.keys.sealed_columns`: lead phone numbers, mini-program session keys, robot webhook
-keys) is re-sealed. Running services notice the replaced key file on their next seal (and on
-an unknown KEK id) and re-read it, so nothing stops. With SCRM_ARCHIVE_KEYS the operator adds
+keys) is re-sealed, and so is inbox content still waiting for a handler. Running services
+notice the replaced key file on their next seal (and on an unknown KEK id) and re-read it, so
+nothing stops. With SCRM_ARCHIVE_KEYS the operator adds
 the new KEK and ``active=`` it first (and rolls the services), then runs the command to move.
 The old KEK stays until `retire_kek`, which refuses while anything still needs it.
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from archive.errors import KeyRingError
 from archive.keys.envelope import WrappedKey, rewrap
-from archive.keys.inbox_seal import count_sealed_under
+from archive.keys.inbox_seal import count_sealed_under, inbox_walk
 from archive.keys.key_file import write_key_file
 from archive.keys.ring import KEY_BYTES
 from archive.keys.sealed_columns import (
@@ -32,6 +33,7 @@ from archive.keys.sealed_columns import (
     Progress,
     count_sealed_columns,
     reseal_columns,
+    reseal_rows,
 )
 from archive.review.audit_log import AuditEvent, append_audit
 from archive.runtime import ArchiveRuntime
@@ -85,6 +87,10 @@ async def rotate_kek(
     report.data_keys = await _rewrap_data_keys(runtime, report.kek_id, progress)
     report.columns = await reseal_columns(
         runtime.db, ring, report.kek_id, batch_size=batch_size, progress=progress
+    )
+    inbox = inbox_walk(ring, report.kek_id)  # content still waiting for a handler
+    report.columns[inbox.name] = await reseal_rows(
+        runtime.db, inbox, batch_size=batch_size, progress=progress
     )
     counts = {name: r.resealed for name, r in report.columns.items()}
     unopenable = {name: len(keys) for name, keys in report.unopenable.items()}
@@ -145,8 +151,8 @@ async def retire_kek(runtime: ArchiveRuntime, kek_id: str) -> None:
         )
     if waiting := await count_sealed_under(db, kek_id):
         raise KeyRingError(
-            f"{waiting} inbox messages waiting for handlers are sealed under {kek_id!r}; retire "
-            "it once they are processed or expired (SCRM_INBOX_CONTENT_TTL_DAYS after rotate-kek)"
+            f"{waiting} inbox messages waiting for handlers are sealed under {kek_id!r}; "
+            "run rotate-kek --resume first"
         )
     if sealed := await count_sealed_columns(db, kek_id):
         listed = ", ".join(f"{count} in {name}" for name, count in sealed.items())

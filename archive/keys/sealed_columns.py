@@ -26,11 +26,15 @@ from typing import Protocol
 from tortoise.transactions import in_transaction
 
 from archive.errors import ArchiveCryptoError
-from archive.keys.inbox_seal import like_literal
 from archive.keys.ring import KeyRing
 from scrm.db import Database
 
 DEFAULT_BATCH = 500
+
+
+def like_literal(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself (escape character: backslash)."""
+    return "".join("\\" + ch if ch in "\\%_" else ch for ch in text)
 
 
 class Sealing(Protocol):
@@ -99,25 +103,37 @@ async def count_sealed_columns(db: Database, kek_id: str) -> dict[str, int]:
     return found
 
 
-async def reseal_column(
+@dataclass(frozen=True)
+class RowWalk:
+    """Which rows of a table hold values to move, and how one value is moved.
+
+    ``reseal(value, bind)`` returns the new value for the column (``bind``: the row's
+    ``bind_column``, for values whose AAD names it), or raises `ArchiveCryptoError`.
+    """
+
+    name: str
+    table: str
+    column: str
+    pending: str  # LIKE pattern: a value sealed under any KEK
+    done: str  # LIKE pattern: a value already under the target KEK
+    reseal: Callable[[str, str], str]
+    key: str = "id"
+    bind_column: str | None = None
+
+
+async def reseal_rows(
     db: Database,
-    ring: KeyRing,
-    declared: SealedColumn,
-    target: str,
+    walk: RowWalk,
     *,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
 ) -> ColumnResult:
-    """Re-seal every value of one column that is not under ``target`` yet."""
-    table, column, key, version = (
-        declared.table,
-        declared.column,
-        declared.key,
-        declared.sealing.version,
-    )
+    """Walk ``walk.table`` by key in batches; move every pending value not done yet."""
+    table, column, key = walk.table, walk.column, walk.key
+    bind = f", {walk.bind_column} AS b" if walk.bind_column else ""
     marks = db.placeholders(3)
     select = (
-        f"SELECT {key} AS k, {column} AS v FROM {table} WHERE {key} > {marks[0]} "
+        f"SELECT {key} AS k, {column} AS v{bind} FROM {table} WHERE {key} > {marks[0]} "
         f"AND {column} LIKE {marks[1]} ESCAPE '\\' AND {column} NOT LIKE {marks[2]} ESCAPE '\\' "
         f"ORDER BY {key} LIMIT {int(batch_size)}"
     )
@@ -128,26 +144,47 @@ async def reseal_column(
     result = ColumnResult()
     after = -(2**63)
     while True:
-        rows = await db.fetch(
-            select, [after, _prefix_pattern(version), _prefix_pattern(version, target)]
-        )
+        rows = await db.fetch(select, [after, walk.pending, walk.done])
         if not rows:
             return result
         after = int(rows[-1]["k"])
         moved: list[tuple[str, int, str]] = []
         for row in rows:
             try:
-                moved.append((declared.sealing.reseal(ring, row["v"], target), row["k"], row["v"]))
+                moved.append((walk.reseal(row["v"], row.get("b") or ""), row["k"], row["v"]))
             except ArchiveCryptoError:
                 result.unopenable.append(int(row["k"]))
         changed = 0
-        async with in_transaction() as conn:
+        async with in_transaction() as conn:  # one batch, one transaction; each row its own CAS
             for values in moved:
                 affected, _ = await conn.execute_query(update, list(values))
                 changed += int(affected)
         result.resealed += changed
         if progress is not None:
-            progress(declared.name, changed)
+            progress(walk.name, changed)
+
+
+async def reseal_column(
+    db: Database,
+    ring: KeyRing,
+    declared: SealedColumn,
+    target: str,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+) -> ColumnResult:
+    """Re-seal every value of one declared column that is not under ``target`` yet."""
+    version = declared.sealing.version
+    walk = RowWalk(
+        declared.name,
+        declared.table,
+        declared.column,
+        pending=_prefix_pattern(version),
+        done=_prefix_pattern(version, target),
+        reseal=lambda value, _: declared.sealing.reseal(ring, value, target),
+        key=declared.key,
+    )
+    return await reseal_rows(db, walk, batch_size=batch_size, progress=progress)
 
 
 async def reseal_columns(

@@ -8,11 +8,13 @@ finding old leads. Both engines, real database.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from archive.errors import KeyRingError
+from archive.keys.inbox_seal import InboxSeal
 from archive.keys.key_file import load_key_file, write_key_file
 from archive.keys.pii import FieldSeal
 from archive.keys.rotation import retire_kek, rotate_kek
@@ -23,6 +25,7 @@ from archive.store.write import store_messages
 from config import Settings
 from scrm.channels.models import Channel
 from scrm.db import Database, close_database, open_database
+from scrm.events.content import SEALED_MARK, metadata_of
 from scrm.leads.models import PHONE_FIELD, SESSION_KEY_FIELD, Lead, MiniProgramUser
 from scrm.tickets.keys import PURPOSE, open_webhook_key, seal_webhook_key
 from scrm.tickets.models import GroupChannel
@@ -35,6 +38,15 @@ PHONES = [f"1381234{n:04d}" for n in range(7)]
 SESSION_KEYS = [f"session-key-{n:02d}-tkUFLxzhE0tNNQJf" for n in range(3)]
 ROBOT_KEYS = [f"7a2c{n:04d}-robot-webhook-key-9f3e" for n in range(3)]
 COLUMNS = {"group_channels.secret", "leads.phone_sealed", "miniprogram_users.session_key_sealed"}
+CHAT_TEXTS = [f"我的银行卡号是6222-ROTATE-{n:04d}" for n in range(3)]
+
+
+def chat(number: int) -> dict[str, object]:
+    return {
+        "msgid": f"m-rot-{number}", "action": "send", "from": "wmCUSTOMER",
+        "tolist": ["zhangsan"], "roomid": "", "msgtime": 1_763_000_000_000 + number,
+        "msgtype": "text", "text": {"content": CHAT_TEXTS[number]}, "sender_kind": "customer",
+    }  # fmt: skip
 
 
 class Interrupted(Exception):
@@ -47,7 +59,7 @@ def file_runtime(database: Database, path: Path) -> ArchiveRuntime:
 
 
 async def seed(runtime: ArchiveRuntime) -> None:
-    """Leads, mini-program users and robots sealed the way the features seal them."""
+    """Leads, mini-program users, robots and waiting chat content, sealed as the service does."""
     pii = FieldSeal(runtime)
     channel = await Channel.create(
         name="展会表单", kind="form", state="ch_rekey", created_at=1.0, updated_at=1.0
@@ -73,10 +85,27 @@ async def seed(runtime: ArchiveRuntime) -> None:
     await GroupChannel.create(
         name="邮件", kind="email", target="[]", created_at=1.0, updated_at=1.0
     )
+    seal = InboxSeal(runtime)  # chat content waiting, sealed, for a handler run
+    marks = ", ".join(runtime.db.placeholders(5))
+    for number in range(len(CHAT_TEXTS)):
+        payload = seal.seal(chat(number), bind=f"chat:m-rot-{number}")
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        await runtime.db.fetch(
+            "INSERT INTO events (dedupe_key, name, source, payload, received_at) "
+            f"VALUES ({marks}) RETURNING id",
+            [f"chat:m-rot-{number}", "chat.message", "test", text, 1.0],
+        )
 
 
 async def opened(runtime: ArchiveRuntime) -> tuple[list[str], list[str], list[str]]:
-    """Every sealed value, opened with ``runtime``'s ring, in seeding order."""
+    """Every sealed value, opened with ``runtime``'s ring, in seeding order (and the inbox's)."""
+    seal = InboxSeal(runtime)
+    rows = await runtime.db.fetch("SELECT dedupe_key, payload FROM events ORDER BY id")
+    waiting = [seal.unseal(json.loads(r["payload"]), bind=r["dedupe_key"]) for r in rows]
+    assert waiting == [chat(number) for number in range(len(CHAT_TEXTS))]
+    assert [metadata_of(json.loads(r["payload"])) for r in rows] == [
+        metadata_of(m) for m in waiting
+    ]
     pii = FieldSeal(runtime)
     phones = [
         pii.unseal(lead.phone_sealed, field=PHONE_FIELD) for lead in await Lead.all().order_by("id")
@@ -94,6 +123,10 @@ async def kek_ids_in_use(database: Database) -> set[str]:
         for u in await MiniProgramUser.filter(session_key_sealed__isnull=False)
     ]
     values += [str(g.secret) for g in await GroupChannel.filter(secret__isnull=False)]
+    values += [
+        json.loads(r["payload"])[SEALED_MARK]
+        for r in await database.fetch("SELECT payload FROM events")
+    ]
     return {value.split(":")[1] for value in values}
 
 
@@ -120,6 +153,7 @@ async def test_rotate_reseals_every_column_and_retire_then_succeeds(
         "group_channels.secret": 3,
         "leads.phone_sealed": 7,
         "miniprogram_users.session_key_sealed": 3,
+        "events.payload": 3,
     }
     assert await kek_ids_in_use(database) == {"kek2"}
     assert await count_sealed_columns(database, "kek1") == {}
@@ -145,7 +179,7 @@ async def test_rotate_reseals_every_column_and_retire_then_succeeds(
         ]
 
     dumped = await dump_database(database, database_url)
-    for secret in (*PHONES, *SESSION_KEYS, *ROBOT_KEYS):
+    for secret in (*PHONES, *SESSION_KEYS, *ROBOT_KEYS, *CHAT_TEXTS):
         assert secret.encode() not in dumped
 
 
@@ -164,12 +198,12 @@ async def test_an_interrupted_rotation_leaves_every_value_openable_and_resume_fi
         await rotate_kek(file_runtime(database, key_path), batch_size=2, progress=stop_after_five)
     assert await kek_ids_in_use(database) == {"kek1", "kek2"}  # midway
     assert await opened(file_runtime(database, key_path)) == (PHONES, SESSION_KEYS, ROBOT_KEYS)
-    with pytest.raises(KeyRingError, match=r"still sealed under 'kek1' \(.*--resume"):
+    with pytest.raises(KeyRingError, match=r"sealed under 'kek1'.*--resume"):
         await retire_kek(file_runtime(database, key_path), "kek1")
 
     report = await rotate_kek(file_runtime(database, key_path), resume=True, batch_size=2)
     assert report.kek_id == "kek2"  # no third KEK
-    assert sum(r.resealed for r in report.columns.values()) == 13 - 5  # only what was left
+    assert sum(r.resealed for r in report.columns.values()) == 16 - 5  # only what was left
     assert await kek_ids_in_use(database) == {"kek2"}
     again = await rotate_kek(file_runtime(database, key_path), resume=True)  # idempotent
     assert sum(r.resealed for r in again.columns.values()) == 0
@@ -177,7 +211,7 @@ async def test_an_interrupted_rotation_leaves_every_value_openable_and_resume_fi
     assert load_key_file(key_path).kek_ids == ("kek2",)
     assert await opened(file_runtime(database, key_path)) == (PHONES, SESSION_KEYS, ROBOT_KEYS)
     dumped = await dump_database(database, database_url)
-    assert not any(s.encode() in dumped for s in (*PHONES, *SESSION_KEYS, *ROBOT_KEYS))
+    assert not any(s.encode() in dumped for s in (*PHONES, *SESSION_KEYS, *ROBOT_KEYS, *CHAT_TEXTS))
 
 
 async def test_a_fresh_rotation_after_an_interrupted_one_moves_everything_to_the_newest(
@@ -200,16 +234,27 @@ async def test_a_fresh_rotation_after_an_interrupted_one_moves_everything_to_the
 async def test_retire_refuses_while_a_value_is_still_sealed_under_the_kek(
     database: Database, key_path: Path
 ) -> None:
-    """A process that had not seen the new key file sealed one more value under kek1."""
+    """A process that had not seen the new key file sealed one more value under kek1, and
+    one more chat message waits sealed under it."""
     await seed(file_runtime(database, key_path))
     await rotate_kek(file_runtime(database, key_path))
     late = seal_secret(make_ring("kek1"), PURPOSE, ROBOT_KEYS[0])
     await GroupChannel.filter(name="售后群1").update(secret=late)
     with pytest.raises(KeyRingError, match=r"1 in group_channels\.secret"):
         await retire_kek(file_runtime(database, key_path), "kek1")
+    old = InboxSeal(ArchiveRuntime(database, make_ring("kek1"), corp_id="wwcorp"))
+    payload = json.dumps(old.seal(chat(0), bind="chat:m-rot-0"), separators=(",", ":"))
+    mark = database.placeholders(1)[0]
+    await database.fetch(
+        f"UPDATE events SET payload = {mark} WHERE dedupe_key = 'chat:m-rot-0' RETURNING id",
+        [payload],
+    )
+    with pytest.raises(KeyRingError, match="1 inbox messages waiting for handlers"):
+        await retire_kek(file_runtime(database, key_path), "kek1")
     assert load_key_file(key_path).kek_ids == ("kek1", "kek2")
     report = await rotate_kek(file_runtime(database, key_path), resume=True)
     assert report.columns["group_channels.secret"].resealed == 1
+    assert report.columns["events.payload"].resealed == 1
     await retire_kek(file_runtime(database, key_path), "kek1")
     assert (await opened(file_runtime(database, key_path)))[2] == [ROBOT_KEYS[0]] * 2 + [
         ROBOT_KEYS[2]
