@@ -121,6 +121,25 @@ class RowWalk:
     bind_column: str | None = None
 
 
+async def count_sealed_outside(db: Database, kek_ids: tuple[str, ...]) -> dict[str, int]:
+    """Per declared column, how many values name a KEK other than ``kek_ids`` (start-up)."""
+    found: dict[str, int] = {}
+    for name, declared in sorted(SEALED_COLUMNS.items()):
+        version = declared.sealing.version
+        marks = db.placeholders(1 + len(kek_ids))
+        excluded = "".join(
+            f" AND {declared.column} NOT LIKE {mark} ESCAPE '\\'" for mark in marks[1:]
+        )
+        rows = await db.fetch(
+            f"SELECT COUNT(*) AS n FROM {declared.table} "
+            f"WHERE {declared.column} LIKE {marks[0]} ESCAPE '\\'{excluded}",
+            [_prefix_pattern(version), *(_prefix_pattern(version, k) for k in kek_ids)],
+        )
+        if rows[0]["n"]:
+            found[name] = int(rows[0]["n"])
+    return found
+
+
 async def reseal_rows(
     db: Database,
     walk: RowWalk,

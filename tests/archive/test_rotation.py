@@ -8,6 +8,7 @@ finding old leads. Both engines, real database.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,13 +17,15 @@ import pytest
 from archive.errors import KeyRingError
 from archive.keys.inbox_seal import InboxSeal
 from archive.keys.key_file import load_key_file, write_key_file
+from archive.keys.loading import ArchiveStartError
 from archive.keys.pii import FieldSeal
-from archive.keys.rotation import retire_kek, rotate_kek
+from archive.keys.ring import format_key_string
+from archive.keys.rotation import _next_kek_id, retire_kek, rotate_kek
 from archive.keys.sealed_columns import SEALED_COLUMNS, count_sealed_columns
 from archive.keys.sealed_secrets import seal_secret
-from archive.runtime import ArchiveRuntime
+from archive.runtime import ArchiveRuntime, open_archive
 from archive.store.write import store_messages
-from config import Settings
+from config import Secret, Settings
 from scrm.channels.models import Channel
 from scrm.db import Database, close_database, open_database
 from scrm.events.content import SEALED_MARK, metadata_of
@@ -307,3 +310,48 @@ async def test_cli_rotate_resume_and_retire(
         assert await opened(file_runtime(db, key_path)) == (PHONES, SESSION_KEYS, ROBOT_KEYS)
     finally:
         await close_database()
+
+
+async def test_start_refuses_while_values_are_sealed_under_a_kek_the_ring_lacks(
+    database: Database, database_url: str, key_path: Path
+) -> None:
+    """With SCRM_ARCHIVE_KEYS the operator removes the old KEK by hand: if a value still
+    needs it, the service refuses to start (as for data keys) instead of losing it."""
+    await seed(file_runtime(database, key_path))
+    without_kek1 = make_ring("kek2").retire("kek1")
+    settings = dataclasses.replace(
+        Settings(database_url=database_url),
+        archive=dataclasses.replace(
+            Settings().archive, keys=Secret(format_key_string(without_kek1))
+        ),
+    )
+    with pytest.raises(ArchiveStartError, match=r"7 in leads\.phone_sealed.*ring has kek2"):
+        await open_archive(settings, database)
+    both = dataclasses.replace(settings.archive, keys=Secret(format_key_string(make_ring("kek2"))))
+    runtime = await open_archive(dataclasses.replace(settings, archive=both), database)
+    await rotate_kek(runtime)  # env keys: moves to the active kek2, adds nothing
+    assert await kek_ids_in_use(database) == {"kek2"}
+    assert (await open_archive(settings, database)).ring.kek_ids == ("kek2",)
+
+
+def test_a_running_process_seals_under_the_kek_a_replaced_key_file_made_active(
+    key_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ring = load_key_file(key_path)
+    runtime = ArchiveRuntime(Database("sqlite"), ring, corp_id="c", key_file=key_path)
+    seal = FieldSeal(runtime)
+    assert seal.seal("1", field=PHONE_FIELD).startswith("1:kek1:")
+    write_key_file(key_path, make_ring("kek2"))  # rotate-kek in another process
+    assert seal.seal("1", field=PHONE_FIELD).startswith("1:kek2:")
+    assert seal_webhook_key(runtime, "k").startswith("v1:kek2:")
+    key_path.write_text("not a key file")  # a broken file keeps the ring in use, loudly
+    key_path.chmod(0o600)
+    assert seal.seal("1", field=PHONE_FIELD).startswith("1:kek2:")
+    assert "archive key file changed but does not load" in caplog.text
+
+
+def test_kek_ids_are_never_given_out_twice() -> None:
+    assert _next_kek_id(("kek1",)) == "kek2"
+    assert _next_kek_id(("kek3",)) == "kek4"  # kek1 and kek2 were retired: not reused
+    assert _next_kek_id(("kek2", "kek10")) == "kek11"
+    assert _next_kek_id(("main",)) == "kek2"
