@@ -25,7 +25,7 @@ from typing import Any
 from archive.errors import KeyRingError
 from archive.keys.envelope import WrappedKey, rewrap
 from archive.keys.inbox_seal import count_sealed_under, inbox_walk
-from archive.keys.key_file import write_key_file
+from archive.keys.key_file import key_file_lock, write_key_file
 from archive.keys.ring import KEY_BYTES
 from archive.keys.sealed_columns import (
     DEFAULT_BATCH,
@@ -37,6 +37,7 @@ from archive.keys.sealed_columns import (
 )
 from archive.review.audit_log import AuditEvent, append_audit
 from archive.runtime import ArchiveRuntime
+from scrm.db import Database
 
 _KEK_ID = re.compile(r"kek(\d+)")
 DATA_KEYS = "archive_partitions.wrapped_key"  # the name progress reports data keys under
@@ -75,13 +76,14 @@ async def rotate_kek(
 ) -> RotationReport:
     """Move every data key and sealed value to a new KEK (``resume``: to the active one)."""
     if runtime.key_file is not None:
-        runtime.reload_ring()  # the file is the truth: another run may have rotated already
-        if not resume:
-            ring = runtime.ring.with_kek(
-                _next_kek_id(runtime.ring.kek_ids), secrets.token_bytes(KEY_BYTES)
-            )
-            write_key_file(runtime.key_file, ring)  # first: never seal under an unsaved key
-            runtime.reload_ring()
+        with key_file_lock(runtime.key_file):
+            runtime.reload_ring()  # the file is the truth: another run may have rotated already
+            if not resume:
+                ring = runtime.ring.with_kek(
+                    _next_kek_id(runtime.ring.kek_ids), secrets.token_bytes(KEY_BYTES)
+                )
+                write_key_file(runtime.key_file, ring)  # first: never seal under an unsaved key
+                runtime.reload_ring()
     ring = runtime.ring
     report = RotationReport(ring.active_kek_id)
     report.data_keys = await _rewrap_data_keys(runtime, report.kek_id, progress)
@@ -137,8 +139,15 @@ async def retire_kek(runtime: ArchiveRuntime, kek_id: str) -> None:
     """Remove a KEK from the key file once nothing is wrapped or sealed under it any more."""
     if runtime.key_file is None:
         raise KeyRingError("keys come from SCRM_ARCHIVE_KEYS: remove the KEK there instead")
-    runtime.reload_ring()  # never write back a ring older than the file
-    db = runtime.db
+    with key_file_lock(runtime.key_file):
+        runtime.reload_ring()  # never write back a ring older than the file
+        await _check_unused(runtime.db, kek_id)
+        write_key_file(runtime.key_file, runtime.ring.retire(kek_id))
+        runtime.reload_ring()
+
+
+async def _check_unused(db: Database, kek_id: str) -> None:
+    """Raise `KeyRingError` naming what still needs ``kek_id``."""
     rows = await db.fetch(
         "SELECT COUNT(*) AS n FROM archive_partitions WHERE wrapped_key IS NOT NULL "
         f"AND kek_id = {db.placeholders(1)[0]}",
@@ -160,5 +169,3 @@ async def retire_kek(runtime: ArchiveRuntime, kek_id: str) -> None:
             f"values are still sealed under {kek_id!r} ({listed}); retiring it would make them "
             "unreadable, so it stays in the ring: run rotate-kek --resume first"
         )
-    write_key_file(runtime.key_file, runtime.ring.retire(kek_id))
-    runtime.reload_ring()
