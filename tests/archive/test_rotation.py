@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -284,9 +285,11 @@ async def test_a_value_that_does_not_open_is_named_left_alone_and_keeps_the_kek(
 
 
 async def test_cli_rotate_resume_and_retire(
-    settings: Settings, capsys: pytest.CaptureFixture[str]
+    settings: Settings, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """`run.py archive rotate-kek [--resume]` and `retire-kek` say what they did, never a value."""
+    """`run.py archive rotate-kek [--resume]` and `retire-kek` say what they did; no value is
+    printed or logged, not even at DEBUG (where the ORM logs every statement's values)."""
+    caplog.set_level(logging.DEBUG)
     key_path = settings.archive.key_file
     db = await open_database(settings.database_url)
     try:
@@ -303,8 +306,9 @@ async def test_cli_rotate_resume_and_retire(
     assert await run(settings, "archive", "retire-kek", "kek1") == 0
     assert load_key_file(key_path).kek_ids == ("kek2",)
     captured = capsys.readouterr()
-    for secret in (*PHONES, *SESSION_KEYS, *ROBOT_KEYS):
-        assert secret not in captured.out + captured.err
+    assert "UPDATE leads SET phone_sealed" in caplog.text  # the statements were logged
+    for secret in (*PHONES, *SESSION_KEYS, *ROBOT_KEYS, *CHAT_TEXTS):
+        assert secret not in captured.out + captured.err + caplog.text
     db = await open_database(settings.database_url)
     try:
         assert await opened(file_runtime(db, key_path)) == (PHONES, SESSION_KEYS, ROBOT_KEYS)
