@@ -5,9 +5,11 @@ value to it: each data key is re-wrapped; every value of a column a feature decl
 (`archive.keys.sealed_columns`: lead phone numbers, mini-program session keys, robot webhook
 keys) is re-sealed, and so is inbox content still waiting for a handler. Running services
 notice the replaced key file on their next seal (and on an unknown KEK id) and re-read it, so
-nothing stops. With SCRM_ARCHIVE_KEYS the operator adds
-the new KEK and ``active=`` it first (and rolls the services), then runs the command to move.
-The old KEK stays until `retire_kek`, which refuses while anything still needs it.
+nothing stops. With SCRM_ARCHIVE_KEYS the operator adds the new KEK and ``active=`` it first
+(and rolls the services), runs the command to move everything to it, then removes the old KEK
+there; the start-up check (`archive.keys.loading`) refuses a ring that lacks a KEK a value
+still needs. With a key file the old KEK stays until `retire_kek`, which refuses while anything
+still needs it.
 
 Every row is updated compare-and-set, in batches: a racing retention shred is never undone,
 and a crash midway leaves each value under the old KEK or the new one, both in the ring. Run
