@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from adapters.kv import open_kv
 from archive.errors import ArchiveCryptoError, KeyRingError
 from archive.integrity.signing import sign_checkpoints
@@ -62,8 +64,14 @@ def add_commands(subparsers: Any) -> None:
         "--anchor", type=_anchor, default=None, metavar="SEQ:DIGEST",
         help="a checkpoint noted earlier (verify prints the newest): it must still be there",
     )  # fmt: skip
-    asub.add_parser("rotate-kek", help="re-wrap every data key under a new KEK")
-    retire = asub.add_parser("retire-kek", help="remove a KEK no data key uses any more")
+    rotate = asub.add_parser(
+        "rotate-kek", help="re-wrap every data key and re-seal every sealed value under a new KEK"
+    )
+    rotate.add_argument(
+        "--resume", action="store_true",
+        help="finish an interrupted rotation under the active KEK instead of adding a new one",
+    )  # fmt: skip
+    retire = asub.add_parser("retire-kek", help="remove a KEK nothing is sealed under any more")
     retire.add_argument("kek_id")
     asub.add_parser("sign-checkpoints", help="sign today's chain heads now")
     asub.add_parser("retention", help="crypto-shred partitions past retention now")
@@ -94,6 +102,40 @@ async def run_command(
         await inbox.close()
         await kv.close()
         await close_database()
+
+
+async def _rotate(runtime: ArchiveRuntime, *, resume: bool) -> int:
+    """rotate-kek with a progress bar per column; a failure says how to finish."""
+    bars: dict[str, Any] = {}
+
+    def progress(name: str, count: int) -> None:
+        if name not in bars:
+            bars[name] = tqdm(desc=name, unit="value", disable=not sys.stderr.isatty())
+        bars[name].update(count)
+
+    try:
+        report = await rotate_kek(runtime, resume=resume, progress=progress)
+    except Exception as exc:  # the database went away, the process is stopping, …
+        print(
+            f"rotate-kek stopped ({type(exc).__name__}: {exc}); every value still opens with "
+            "the ring. Run `run.py archive rotate-kek --resume` to finish.",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(f"{report.data_keys} data keys re-wrapped under {report.kek_id}")
+    for name, result in report.columns.items():
+        print(f"{result.resealed} values of {name} re-sealed under {report.kek_id}")
+    for name, keys in report.unopenable.items():
+        shown = ", ".join(map(str, keys[:20])) + (", …" if len(keys) > 20 else "")
+        print(
+            f"{len(keys)} values of {name} do not open (altered, or their KEK is gone) and "
+            f"were left as they are: ids {shown}",
+            file=sys.stderr,
+        )
+    return 1 if report.unopenable else 0
 
 
 def init_keys(path: Path, settings: Settings) -> int:
@@ -155,9 +197,7 @@ async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime, inbox: In
         print("archive verify: " + (f"{len(problems)} problems" if problems else "OK"))
         return 1 if problems else 0
     if action == "archive rotate-kek":
-        kek_id, count = await rotate_kek(runtime, progress=sys.stderr.isatty())
-        print(f"{count} data keys re-wrapped under {kek_id}")
-        return 0
+        return await _rotate(runtime, resume=args.resume)
     if action == "archive retire-kek":
         try:
             await retire_kek(runtime, args.kek_id)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archive.errors import MissingKeyError
+from archive.errors import ArchiveCryptoError, MissingKeyError
 from archive.keys.blind_index import BlindIndex, hash_filter_value, index_grams, query_grams
 from archive.keys.dek_cache import DataKeyCache
 from archive.keys.envelope import WrappedKey
@@ -75,6 +75,7 @@ class ArchiveRuntime:
         self.admin_token = admin_token
         self.clock = clock
         self.puller: Puller | None = None  # set by archive.pull.puller.attach_puller
+        self._file_stamp = self._stamp()
         self._use(ring)
 
     def __repr__(self) -> str:
@@ -91,9 +92,36 @@ class ArchiveRuntime:
         """Re-read the key file (after `rotate-kek` added a KEK); False if not file-backed."""
         if self.key_file is None:
             return False
+        stamp = self._stamp()
         self._use(load_key_file(self.key_file))
+        self._file_stamp = stamp
         log.info("archive key ring reloaded: %r", self.ring)
         return True
+
+    def current_ring(self) -> KeyRing:
+        """The ring to seal new values with: re-read first when the key file was replaced.
+
+        Sealers call this so that, once `rotate-kek` (in another process) wrote a new active
+        KEK, nothing new is sealed under the old one; one ``stat`` per call. A file that does
+        not load keeps the ring in use (logged once per change of the file).
+        """
+        if self.key_file is not None and self._stamp() != self._file_stamp:
+            try:
+                self.reload_ring()
+            except ArchiveCryptoError as exc:
+                self._file_stamp = self._stamp()
+                log.error("archive key file changed but does not load, keeping the ring: %s", exc)
+        return self.ring
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """What tells a replaced key file apart (`write_key_file` renames a new file over it)."""
+        if self.key_file is None:
+            return None
+        try:
+            info = self.key_file.stat()
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
 
     def data_key(self, partition: str, kek_id: str, blob: bytes) -> bytes:
         """Unwrap a partition's data key (cached); reload the ring once on an unknown KEK."""

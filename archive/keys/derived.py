@@ -27,18 +27,24 @@ class DerivedCiphers:
         self._runtime = runtime
         self._label = label
         self._ciphers: dict[str, AESGCM] = {}
+        self._ring = runtime.ring  # the ring the cached keys come from
 
     def __repr__(self) -> str:
         return f"DerivedCiphers(kek_ids={sorted(self._ciphers)!r})"
 
     def __call__(self, kek_id: str) -> AESGCM:
+        if self._runtime.ring is not self._ring:  # reloaded: an id may name other material
+            self._ciphers.clear()
+            self._ring = self._runtime.ring
         cipher = self._ciphers.get(kek_id)
         if cipher is None:
             try:
-                kek = self._runtime.ring.kek(kek_id)
+                kek = self._ring.kek(kek_id)
             except MissingKeyError:
                 if not self._runtime.reload_ring():  # rotate-kek may have added it on disk
                     raise
-                kek = self._runtime.ring.kek(kek_id)
+                self._ciphers.clear()
+                self._ring = self._runtime.ring
+                kek = self._ring.kek(kek_id)
             cipher = self._ciphers[kek_id] = AESGCM(derive_key(kek, self._label))
         return cipher

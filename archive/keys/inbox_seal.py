@@ -13,8 +13,9 @@ The key is derived per KEK with HKDF-SHA256 (its own label, so it is never the K
 a data key), computed once per KEK and cached: sealing costs one AES-GCM pass, no unwrap and no
 round trip. The KEK id travels with the ciphertext, so after ``rotate-kek`` new content is
 sealed under the new KEK and content sealed before still opens while the old KEK is in the
-ring. The AAD binds the KEK id and the event's dedupe key: a sealed payload copied onto
-another event does not open.
+ring; ``rotate-kek`` also re-seals the content still waiting (`inbox_walk`), so the old KEK
+can be retired at once. The AAD binds the KEK id and the event's dedupe key: a sealed payload
+copied onto another event does not open.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ import struct
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from archive.errors import MissingKeyError
+from archive.errors import IntegrityError, MissingKeyError
 from archive.keys.derived import DerivedCiphers, derive_key
-from archive.keys.ring import show_id
+from archive.keys.ring import KeyRing, show_id
+from archive.keys.sealed_columns import RowWalk, like_literal
 from archive.runtime import ArchiveRuntime
 from scrm.db import Database
 from scrm.events.content import SEALED_MARK, SealError, metadata_of
@@ -62,7 +65,7 @@ class InboxSeal:
 
     def seal(self, payload: dict[str, Any], *, bind: str) -> dict[str, Any]:
         """Metadata in clear, the whole payload encrypted and bound to `bind` (the dedupe key)."""
-        kek_id = self._runtime.ring.active_kek_id
+        kek_id = self._runtime.current_ring().active_kek_id
         plaintext = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         nonce = os.urandom(NONCE_BYTES)
         blob = nonce + self._cipher(kek_id).encrypt(nonce, plaintext, _aad(kek_id, bind))
@@ -92,16 +95,59 @@ class InboxSeal:
         return opened
 
 
-def like_literal(text: str) -> str:
-    """`text` as a LIKE pattern that matches only itself (escape character: backslash)."""
-    return "".join("\\" + ch if ch in "\\%_" else ch for ch in text)
-
-
 async def count_sealed_under(db: Database, kek_id: str) -> int:
     """How many inbox payloads still wait sealed under `kek_id` (checked before retiring it)."""
-    needle = like_literal(f'"{SEALED_MARK}":"{VERSION}:{kek_id}:')
     mark = db.placeholders(1)[0]
     rows = await db.fetch(
-        f"SELECT COUNT(*) AS n FROM events WHERE payload LIKE {mark} ESCAPE '\\'", [f"%{needle}%"]
+        f"SELECT COUNT(*) AS n FROM events WHERE payload LIKE {mark} ESCAPE '\\'", [_needle(kek_id)]
     )
     return int(rows[0]["n"])
+
+
+def _needle(kek_id: str = "") -> str:
+    """LIKE pattern of a payload sealed under ``kek_id`` (any KEK when empty)."""
+    under = f"{kek_id}:" if kek_id else ""
+    return "%" + like_literal(f'"{SEALED_MARK}":"{VERSION}:{under}') + "%"
+
+
+def inbox_walk(ring: KeyRing, target: str) -> RowWalk:
+    """How ``rotate-kek`` moves inbox content still waiting for handlers to ``target``.
+
+    Only the sealed string inside the payload text is replaced (base64 and ids, nothing JSON
+    escapes), so the clear metadata stays byte for byte; a worker that strips the payload
+    meanwhile wins (the update is compare-and-set on the whole text).
+    """
+    ciphers: dict[str, AESGCM] = {}
+
+    def cipher(kek_id: str) -> AESGCM:
+        if kek_id not in ciphers:
+            ciphers[kek_id] = AESGCM(derive_seal_key(ring.kek(kek_id)))
+        return ciphers[kek_id]
+
+    def reseal(text: str, bind: str) -> str:
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            raise IntegrityError("inbox payload is not JSON") from None
+        mark = payload.get(SEALED_MARK) if isinstance(payload, dict) else None
+        if not isinstance(mark, str) or mark not in text:  # (base64 and ids: nothing to escape)
+            raise IntegrityError("sealed content is malformed")
+        version, _, rest = mark.partition(":")
+        kek_id, _, encoded = rest.partition(":")
+        if version != VERSION or not kek_id or not encoded:
+            raise IntegrityError("sealed content is malformed or of an unknown version")
+        try:
+            blob = base64.b64decode(encoded, validate=True)
+            plain = cipher(kek_id).decrypt(
+                blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(kek_id, bind)
+            )
+        except (binascii.Error, InvalidTag, ValueError):
+            raise IntegrityError("sealed content does not open") from None
+        nonce = os.urandom(NONCE_BYTES)
+        blob = nonce + cipher(target).encrypt(nonce, plain, _aad(target, bind))
+        return text.replace(mark, f"{VERSION}:{target}:{base64.b64encode(blob).decode('ascii')}", 1)
+
+    return RowWalk(
+        "events.payload", "events", "payload", _needle(), _needle(target), reseal,
+        bind_column="dedupe_key",
+    )  # fmt: skip

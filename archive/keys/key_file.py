@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,23 @@ def write_key_file(path: Path | str, ring: KeyRing) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def key_file_lock(path: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock for a read-modify-write of the key file (``.<name>.lock``).
+
+    Two ``rotate-kek`` runs that read the file before either wrote it would each add a KEK
+    under the same id and one would overwrite the other: values sealed under the lost one
+    could never be opened. Under this lock each run re-reads the file first.
+    """
+    path = Path(path)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def generate_ring(kek_id: str = "kek1") -> KeyRing:

@@ -8,6 +8,7 @@ from pathlib import Path
 from archive.errors import KeyRingError, MissingKeyError
 from archive.keys.key_file import generate_key_file, load_key_file
 from archive.keys.ring import KeyRing, parse_key_string
+from archive.keys.sealed_columns import count_sealed_outside
 from config import Settings
 from scrm.db import Database
 
@@ -46,7 +47,7 @@ def load_ring(settings: Settings) -> tuple[KeyRing, Path | None]:
 
 
 async def check_stored_keks(db: Database, ring: KeyRing) -> None:
-    """Refuse to start when a stored wrapped data key names a KEK the ring lacks."""
+    """Refuse to start when a stored data key or sealed value names a KEK the ring lacks."""
     rows = await db.fetch(
         "SELECT DISTINCT kek_id FROM archive_partitions WHERE wrapped_key IS NOT NULL"
     )
@@ -58,3 +59,11 @@ async def check_stored_keks(db: Database, ring: KeyRing) -> None:
             f"(ring has {', '.join(ring.kek_ids)}); add it back to SCRM_ARCHIVE_KEYS or the "
             "key file — refusing to start rather than write data that cannot be read"
         ) from MissingKeyError(missing[0])
+    if outside := await count_sealed_outside(db, ring.kek_ids):
+        listed = ", ".join(f"{count} in {name}" for name, count in outside.items())
+        raise ArchiveStartError(
+            f"values are sealed under a KEK the key ring lacks ({listed}; ring has "
+            f"{', '.join(ring.kek_ids)}); add it back to SCRM_ARCHIVE_KEYS or the key file, "
+            "run rotate-kek --resume, then remove it — refusing to start with values nobody "
+            "can open"
+        )

@@ -4,7 +4,10 @@ Only archive/ sees key material, so a feature hands its secret here and stores t
 string. Format: ``v1:<kek id>:<base64 blob>``; AES-256-GCM under a key derived from the named
 KEK (`archive.keys.derived`: a KEK itself only wraps data keys), the AAD binds
 the purpose (e.g. ``"group_channel.webhook_key"``) so a sealed value cannot be reused for
-another. KEK rotation keeps old ids in the ring, so old values still open.
+another. Values sealed before a rotation open while their KEK is in the ring; a feature
+registers its column with ``sealed_secret(purpose)``
+(`archive.keys.sealed_columns.register_sealed_column`) so ``rotate-kek`` re-seals them under
+the new KEK and the old one can be retired.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from archive.errors import IntegrityError
+from archive.errors import IntegrityError, MissingKeyError
 from archive.keys.derived import derive_key
 from archive.keys.ring import KeyRing
 from archive.runtime import ArchiveRuntime
@@ -26,9 +30,9 @@ _LABEL = b"scrm.sealed-secret.v1:"
 _NONCE = 12
 
 
-def seal_secret(ring: KeyRing, purpose: str, plaintext: str) -> str:
-    """Seal ``plaintext`` under the ring's active KEK for ``purpose``."""
-    kek_id = ring.active_kek_id
+def seal_secret(ring: KeyRing, purpose: str, plaintext: str, kek_id: str | None = None) -> str:
+    """Seal ``plaintext`` for ``purpose`` under ``kek_id`` (default: the ring's active KEK)."""
+    kek_id = kek_id or ring.active_kek_id
     nonce = os.urandom(_NONCE)
     blob = nonce + _cipher(ring, kek_id).encrypt(nonce, plaintext.encode(), _aad(purpose, kek_id))
     return f"{VERSION}:{kek_id}:{base64.b64encode(blob).decode()}"
@@ -58,6 +62,22 @@ def _aad(purpose: str, kek_id: str) -> bytes:
     return _LABEL + purpose.encode() + b"\x00" + kek_id.encode()
 
 
+@dataclass(frozen=True)
+class SealedSecret:
+    """The `Sealing` of a column of one purpose's secrets: ``rotate-kek`` re-seals through it."""
+
+    purpose: str
+    version: str = VERSION
+
+    def reseal(self, ring: KeyRing, sealed: str, kek_id: str) -> str:
+        return seal_secret(ring, self.purpose, open_secret(ring, self.purpose, sealed), kek_id)
+
+
+def sealed_secret(purpose: str) -> SealedSecret:
+    """How a column of ``SecretSeal.seal(purpose, …)`` values is re-sealed."""
+    return SealedSecret(purpose)
+
+
 class SecretSeal:
     """Seals and opens small secrets for other features, so they never hold the key ring."""
 
@@ -68,7 +88,12 @@ class SecretSeal:
         return "SecretSeal()"
 
     def seal(self, purpose: str, plaintext: str) -> str:
-        return seal_secret(self._runtime.ring, purpose, plaintext)
+        return seal_secret(self._runtime.current_ring(), purpose, plaintext)
 
     def open(self, purpose: str, sealed: str) -> str:
-        return open_secret(self._runtime.ring, purpose, sealed)
+        try:
+            return open_secret(self._runtime.ring, purpose, sealed)
+        except MissingKeyError:  # sealed under a KEK rotate-kek (another process) added
+            if not self._runtime.reload_ring():
+                raise
+            return open_secret(self._runtime.ring, purpose, sealed)

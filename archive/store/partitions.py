@@ -50,7 +50,7 @@ async def ensure_partition(
     )
     rows = await conn.execute_query_dict(select, [name])
     if not rows:
-        wrapped = wrap_data_key(runtime.ring, new_data_key(), name)
+        wrapped = wrap_data_key(runtime.current_ring(), new_data_key(), name)
         marks = ",".join(db.placeholders(5))
         await conn.execute_query(
             "INSERT INTO archive_partitions (name, kek_id, wrapped_key, month_end, created_at) "

@@ -26,7 +26,7 @@ from scrm.appkeys import SERVICES
 from scrm.channels.models import Channel
 from scrm.channels.service import wecom
 from scrm.leads.form import DEFAULT_CONSENT, check_submission, form_fields, has_control
-from scrm.leads.models import MiniProgramScan, MiniProgramUser
+from scrm.leads.models import SESSION_KEY_FIELD, MiniProgramScan, MiniProgramUser
 from scrm.leads.service import phone_hash, pii, submit_lead
 from scrm.leads.web import PHONE_LIMIT
 from scrm.services import Services
@@ -108,7 +108,7 @@ async def login(request: web.Request) -> web.Response:
     except WeComError as exc:
         raise ApiError(502, "wechat_unavailable", f"jscode2session: {exc}") from None
     now = services.clock()
-    sealed = pii(services).seal(session.session_key, field="session_key")
+    sealed = pii(services).seal(session.session_key, field=SESSION_KEY_FIELD)
     user = await MiniProgramUser.get_or_none(openid=session.openid)
     if user is None:
         user = await MiniProgramUser.create(

@@ -15,13 +15,15 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from archive.keys.pii import VERSION as PII_VERSION
-from archive.keys.rotation import register_sealed_column
+from archive.keys.pii import personal_field
+from archive.keys.sealed_columns import register_sealed_column
 from scrm.channels.models import Channel
 
 STATUSES = ("new", "contacted", "qualified", "converted", "lost")
 OPEN_STATUSES = ("new", "contacted", "qualified")
 FOLLOWUP_KINDS = ("note", "call", "visit", "message")
+PHONE_FIELD = "phone"  # the sealed field's name (bound into its ciphertext)
+SESSION_KEY_FIELD = "session_key"
 
 
 class Lead(Model):
@@ -134,6 +136,7 @@ class MiniProgramScan(Model):
         indexes = (("channel_id", "at"), ("openid", "at"))
 
 
-# Values sealed under the archive's KEKs: a KEK is not retired while one of these needs it.
-register_sealed_column("leads", "phone_sealed", PII_VERSION)
-register_sealed_column("miniprogram_users", "session_key_sealed", PII_VERSION)
+# Values sealed under the archive's KEKs: rotate-kek re-seals them under the new KEK, and a KEK
+# is not retired while one of them still needs it.
+register_sealed_column("leads", "phone_sealed", personal_field(PHONE_FIELD))
+register_sealed_column("miniprogram_users", "session_key_sealed", personal_field(SESSION_KEY_FIELD))

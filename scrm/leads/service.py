@@ -17,14 +17,13 @@ from tortoise.transactions import in_transaction
 from archive.keys.pii import FieldSeal
 from scrm.channels.models import Channel
 from scrm.events.inbox import IncomingEvent
-from scrm.leads.models import Lead, LeadEvent
+from scrm.leads.models import PHONE_FIELD, Lead, LeadEvent
 from scrm.leads.phone import mask_phone
 from scrm.services import Services
 
 log = logging.getLogger(__name__)
 
 DEDUPE_WINDOW = 30 * 86400.0
-PHONE_FIELD = "phone"
 SUBMITTED = "lead.submitted"
 LOCK_TTL = 10.0
 CLEAR_FIELDS = ("name", "company")  # kept in their own columns; the rest in `answers`

@@ -10,8 +10,9 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from archive.keys.rotation import register_sealed_column
-from archive.keys.sealed_secrets import VERSION as SECRET_VERSION
+from archive.keys.sealed_columns import register_sealed_column
+from archive.keys.sealed_secrets import sealed_secret
+from scrm.tickets.keys import PURPOSE as WEBHOOK_KEY_PURPOSE
 
 
 class TicketCounter(Model):
@@ -159,5 +160,6 @@ class TicketNotice(Model):
         indexes = (("channel_id", "status", "next_at"), ("channel_id", "sent_at"))
 
 
-# A robot's key is sealed under the archive's KEKs: a KEK is not retired while one needs it.
-register_sealed_column("group_channels", "secret", SECRET_VERSION)
+# A robot's key is sealed under the archive's KEKs: rotate-kek re-seals it under the new KEK,
+# and a KEK is not retired while one still needs it.
+register_sealed_column("group_channels", "secret", sealed_secret(WEBHOOK_KEY_PURPOSE))

@@ -73,8 +73,8 @@ async def test_rotation_while_another_process_serves(
     serving = await open_archive(settings, database)
     await store_messages(serving, [text_message("m1", "before rotation")])
     operator = await open_archive(settings, database)
-    kek_id, count = await rotate_kek(operator, progress=False)
-    assert (kek_id, count) == ("kek2", 1)
+    report = await rotate_kek(operator)
+    assert (report.kek_id, report.data_keys) == ("kek2", 1)
     rows = await database.fetch("SELECT DISTINCT kek_id FROM archive_partitions")
     assert [row["kek_id"] for row in rows] == ["kek2"]
     serving.deks.clear()  # as after a restart of the cache: must re-read the key file
