@@ -63,7 +63,7 @@ from bench.intake_procs import (  # noqa: E402
     start_server,
     steal_ticks,
 )
-from config.settings import generate_dev_credentials  # noqa: E402
+from config.sandbox import generate_dev_credentials  # noqa: E402
 
 TARGET_RATIO_B = 0.5  # (c) ≥ 0.5 × (b)
 TARGET_P99_MS = 5.0  # at 1,000 callbacks/s

@@ -111,6 +111,13 @@ class Database:
             return [f"${n}" for n in range(start, start + count)]
         return ["?"] * count
 
+    def sql(self, text: str) -> str:
+        """``text`` with ``?`` placeholders as the dialect wants them (``$1…`` on PostgreSQL)."""
+        if not self.is_postgres:
+            return text
+        parts = text.split("?")
+        return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+
     def rows(self, width: int, count: int) -> str:
         """``(…),(…)`` value groups for a multi-row INSERT of ``count`` rows."""
         marks = self.placeholders(width * count)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from adapters.wecom import WeComAPIError, WeComClient, WeComError, WeComPermissionError
-from config.settings import WeComSettings
+from config import WeComSettings
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 5.0

@@ -27,7 +27,7 @@ from adapters.wecom.models import (
     MessageSendResult,
     OAuthUserInfo,
 )
-from config.settings import Secret, WeComSettings
+from config import Secret, WeComSettings
 
 EXTERNAL = "/cgi-bin/externalcontact"
 

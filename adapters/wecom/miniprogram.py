@@ -15,7 +15,7 @@ from adapters.wecom.backoff import RetryPolicy
 from adapters.wecom.base import TokenClient
 from adapters.wecom.errors import WeComError
 from adapters.wecom.models import MiniProgramSession
-from config.settings import Secret
+from config import Secret
 
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 

@@ -14,7 +14,7 @@ import aiohttp
 
 from adapters.wecom.backoff import RetryPolicy
 from adapters.wecom.transport import decode_json, exchange
-from config.settings import Secret
+from config import Secret
 
 
 def key_fingerprint(key: str) -> str:

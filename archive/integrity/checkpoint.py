@@ -102,6 +102,14 @@ class Checkpoint:
         )
 
 
+def read_checkpoint(body: str) -> Checkpoint | None:
+    """The checkpoint a stored body holds; None when the body is unreadable (tampered)."""
+    try:
+        return Checkpoint.from_json(body)
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+
+
 def fingerprint(public_key: Ed25519PublicKey) -> str:
     """Name a signing key by the first 16 bytes of SHA-256 of its raw public key."""
     return hashlib.sha256(public_key.public_bytes_raw()).hexdigest()[:32]
@@ -147,19 +155,30 @@ def compare_with_checkpoint(
     verify_checkpoint(public_key, checkpoint)
     problems: list[Problem] = []
     for conversation, (position, digest) in sorted(checkpoint.heads.items()):
-        records = chains.get(conversation, ())
-        if position == 0:
-            continue  # an empty chain at checkpoint time: nothing to lose yet
-        last = max((record.position for record in records), default=0)
-        at_head = [record for record in records if record.position == position]
-        if last < position:
-            detail = f"chain ends at {last}, checkpoint {checkpoint.day.isoformat()} has {position}"
-            problems.append(Problem(ProblemKind.TRUNCATED, position, None, conversation, detail))
-        elif not any(record.record_hash == digest for record in at_head):
-            rid = at_head[0].record_id if at_head else None
-            detail = f"hash at position {position} differs from checkpoint"
-            problems.append(Problem(ProblemKind.DIVERGED, position, rid, conversation, detail))
+        problem = signed_head_problem(
+            conversation, position, digest, checkpoint.day, chains.get(conversation, ())
+        )
+        if problem is not None:
+            problems.append(problem)
     return problems
+
+
+def signed_head_problem(
+    chain: str, position: int, digest: bytes, day: date, records: Sequence[Linked]
+) -> Problem | None:
+    """A chain that ends before the head a checkpoint of ``day`` signed, or differs there."""
+    if position == 0:
+        return None  # an empty chain at checkpoint time: nothing to lose yet
+    last = max((record.position for record in records), default=0)
+    at_head = [record for record in records if record.position == position]
+    if last < position:
+        detail = f"chain ends at {last}, checkpoint {day.isoformat()} has {position}"
+        return Problem(ProblemKind.TRUNCATED, position, None, chain, detail)
+    if not any(record.record_hash == digest for record in at_head):
+        rid = at_head[0].record_id if at_head else None
+        detail = f"hash at position {position} differs from checkpoint"
+        return Problem(ProblemKind.DIVERGED, position, rid, chain, detail)
+    return None
 
 
 class CheckpointLink:

@@ -7,13 +7,17 @@ log (see `archive.integrity.checkpoint`); nothing is replaced, so deleting one i
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from datetime import UTC, date, datetime
 
 from tortoise.transactions import in_transaction
 
-from archive.integrity.checkpoint import CHECKPOINT_GENESIS, Checkpoint, Heads, sign_checkpoint
+from archive.integrity.checkpoint import (
+    CHECKPOINT_GENESIS,
+    Heads,
+    read_checkpoint,
+    sign_checkpoint,
+)
 from archive.runtime import ArchiveRuntime
 
 log = logging.getLogger(__name__)
@@ -27,10 +31,10 @@ def day_of(now: float) -> date:
 def stored_digest(body: str) -> bytes:
     """The chain digest of a stored checkpoint body; an unreadable body gets a stable stand-in,
     so the next checkpoint still links to exactly this row (verify reports the row)."""
-    try:
-        return Checkpoint.from_json(body).digest()
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        return hashlib.sha256(b"scrm.archive.checkpoint.unreadable\x00" + body.encode()).digest()
+    checkpoint = read_checkpoint(body)
+    if checkpoint is not None:
+        return checkpoint.digest()
+    return hashlib.sha256(b"scrm.archive.checkpoint.unreadable\x00" + body.encode()).digest()
 
 
 async def _heads_to_sign(runtime: ArchiveRuntime) -> list[tuple[str, Heads]]:

@@ -24,7 +24,7 @@ from archive.pull.errors import (
 )
 from archive.pull.sdk import MAX_LIMIT, ChatDataItem
 from archive.pull.wire import Frame, FrameError, encode_frame, read_frame
-from config.settings import Secret
+from config import Secret
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,11 @@ Every feature that calls out goes through `Services.effects` (an `EffectLedger`)
 before the call, record the outcome after it. `GET /api/v1/effects` lists them.
 """
 
-from scrm.effects.ledger import (
-    KINDS,
-    STATUSES,
-    EffectBusy,
-    EffectLedger,
-    Outcome,
-    Policy,
-    UnsettledEffect,
-    effect_key,
-)
+from scrm.effects.keys import effect_key
+from scrm.effects.kinds import KINDS, STATUSES, Policy
+from scrm.effects.ledger import EffectLedger
+from scrm.effects.outcome import EffectBusy, Outcome
+from scrm.effects.unsettled import UnsettledEffect
 
 __all__ = [
     "KINDS",

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from scrm.api.params import choice_param, int_param
-from scrm.effects.ledger import KINDS, STATUSES
+from scrm.effects.kinds import KINDS, STATUSES
 from scrm.effects.models import Effect
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config.settings import Secret, WeComSettings
+from config import Secret, WeComSettings
 
 
 def reveal(value: Secret | str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import aiohttp
 from wechatpy.work.crypto import PrpCrypto
 
-from config.settings import Secret
+from config import Secret
 from scrm.sandbox.config import reveal
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,7 @@ import pytest
 
 from archive.keys.key_file import write_key_file
 from archive.runtime import ArchiveRuntime
-from config import Settings
-from config.settings import ArchiveSettings
+from config import ArchiveSettings, Settings
 from scrm.db import Database
 from tests.archive.keys import make_ring
 

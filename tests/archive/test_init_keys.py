@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from archive.keys.key_file import load_key_file
-from config import Settings
-from config.settings import ArchiveSettings
+from config import ArchiveSettings, Settings
 from tests.archive.cli_run import run
 from tests.archive.messages import NOV_2025, text_message
 

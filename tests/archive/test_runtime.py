@@ -15,8 +15,7 @@ from archive.keys.ring import format_key_string
 from archive.keys.rotation import retire_kek, rotate_kek
 from archive.runtime import ArchiveRuntime, open_archive
 from archive.store.write import store_messages
-from config import Secret, Settings
-from config.settings import ArchiveSettings
+from config import ArchiveSettings, Secret, Settings
 from scrm.db import Database
 from tests.archive.keys import make_ring
 from tests.archive.messages import NOV_2025, content, text_message

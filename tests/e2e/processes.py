@@ -15,7 +15,8 @@ from pathlib import Path
 
 import aiohttp
 
-from config.settings import Secret, generate_dev_credentials
+from config import Secret
+from config.sandbox import generate_dev_credentials
 from scrm.sandbox.config import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from adapters.wecom import WeComAPIError
 from adapters.wecom.errors import WeComConnectionError
 from scrm.db import Database
 from scrm.effects import KINDS, EffectBusy, EffectLedger, Outcome, effect_key
-from scrm.effects.ledger import KEY_MAX
+from scrm.effects.keys import KEY_MAX
 from scrm.effects.models import Effect
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from config.settings import Secret
+from config import Secret
 from scrm.sandbox import SandboxConfig, SandboxState, create_sandbox_app
 
 CORP_ID = "wwsandbox00000001"

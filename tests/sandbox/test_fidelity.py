@@ -162,7 +162,7 @@ async def test_client_reports_missing_external_userid_as_41035(
 @pytest.fixture
 def make_client(sandbox: TestClient) -> Callable[..., WeComClient]:
     from adapters.kv.memory import MemoryKV
-    from config.settings import Secret
+    from config import Secret
     from tests.sandbox.conftest import CORP_ID
 
     server = sandbox.server

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from config.settings import Secret, WeComSettings, generate_dev_credentials
+from config import Secret, WeComSettings
+from config.sandbox import generate_dev_credentials
 from scrm.sandbox import SandboxConfig, SandboxServer
 
 

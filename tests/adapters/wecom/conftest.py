@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from adapters.kv.memory import MemoryKV
 from adapters.wecom import RetryPolicy, WeComClient
-from config.settings import Secret
+from config import Secret
 from scrm.sandbox import SandboxConfig, SandboxState, create_sandbox_app
 
 CORP_ID = "wwclienttest0001"

@@ -15,7 +15,7 @@ from adapters.wecom import (
     WeComAPIError,
     WeComClient,
 )
-from config.settings import Secret
+from config import Secret
 from scrm.sandbox import SandboxState
 
 from .conftest import AGENT_SECRET

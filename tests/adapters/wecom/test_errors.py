@@ -20,7 +20,7 @@ from adapters.wecom import (
     WeComPermissionError,
 )
 from adapters.wecom.transport import exchange
-from config.settings import Secret
+from config import Secret
 from scrm.sandbox import SandboxState
 
 from .conftest import CONTACT_SECRET, CORP_ID

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestServer
 
 from adapters.kv.memory import MemoryKV
 from adapters.wecom import MiniProgramClient, RetryPolicy, RobotWebhookClient, WeComAPIError
-from config.settings import Secret
+from config import Secret
 from scrm.sandbox import SandboxState
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.kv.memory import MemoryKV
 from adapters.wecom import WeComAuthError, WeComClient
-from config.settings import Secret
+from config import Secret
 from scrm.sandbox import SandboxState
 
 from .conftest import CORP_ID
