@@ -16,7 +16,6 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from adapters.wecom import WeComError
 from scrm.services import Services
-from scrm.tickets.service import sql
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 3600.0
@@ -29,8 +28,7 @@ async def leaders_of_due(
     """The direct leaders of the assignees of tickets whose ``column`` is due."""
     paused = " AND paused_at IS NULL" if pausable else ""
     rows = await services.db.fetch(
-        sql(
-            services.db,
+        services.db.sql(
             f"SELECT DISTINCT assignee FROM tickets WHERE {column} <= ?{paused} "
             "AND assignee IS NOT NULL LIMIT 1000",
         ),
@@ -64,15 +62,14 @@ async def channels_for(
     for userid in userids:
         name = PREFIX + userid
         await conn.execute_query_dict(
-            sql(
-                services.db,
+            services.db.sql(
                 "INSERT INTO group_channels (name, kind, target, status, created_at, updated_at) "
                 "VALUES (?, 'user', ?, 'active', ?, ?) ON CONFLICT (name) DO NOTHING",
             ),
             [name, userid, now, now],
         )
         rows = await conn.execute_query_dict(
-            sql(services.db, "SELECT id FROM group_channels WHERE name = ?"), [name]
+            services.db.sql("SELECT id FROM group_channels WHERE name = ?"), [name]
         )
         ids.append(int(rows[0]["id"]))
     return ids

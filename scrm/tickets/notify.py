@@ -26,7 +26,6 @@ from scrm.services import Services
 from scrm.tickets.keys import open_webhook_key
 from scrm.tickets.models import GroupChannel, Ticket, TicketEvent, TicketNotice
 from scrm.tickets.notices import merge
-from scrm.tickets.service import sql
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ async def _flush(services: Services, channel_id: int) -> int:
 async def recent_sends(services: Services, channel: GroupChannel) -> int:
     """Calls to this channel in the last minute, as the ledger recorded them."""
     rows = await services.db.fetch(
-        _sql(services, "SELECT COUNT(*) AS n FROM effects WHERE subject = ? AND updated_at > ?"),
+        services.db.sql("SELECT COUNT(*) AS n FROM effects WHERE subject = ? AND updated_at > ?"),
         [subject(channel), services.clock() - ROBOT_WINDOW],
     )
     return int(rows[0]["n"])
@@ -289,7 +288,3 @@ async def _numbers(batch: Sequence[TicketNotice]) -> dict[int, str]:
     ids = list({notice.ticket_id for notice in batch})
     rows = await Ticket.filter(id__in=ids).values_list("id", "number")
     return {int(ticket_id): str(number) for ticket_id, number in rows}
-
-
-def _sql(services: Services, text: str) -> str:
-    return sql(services.db, text)

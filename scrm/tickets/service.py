@@ -46,14 +46,6 @@ class NewTicket:
     extra: Mapping[str, Any] = field(default_factory=dict)  # more for the timeline
 
 
-def sql(db: Database, text: str) -> str:
-    """``?`` placeholders as the dialect wants them (``$1…`` on PostgreSQL)."""
-    if not db.is_postgres:
-        return text
-    parts = text.split("?")
-    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
-
-
 def ticket_day(at: float) -> str:
     """The day a number belongs to: Beijing time, as the service team reads its numbers."""
     return datetime.fromtimestamp(at, CHINA).strftime("%Y%m%d")
@@ -63,8 +55,7 @@ async def next_number(db: Database, conn: BaseDBAsyncClient, at: float) -> str:
     """Bump the day's counter in the caller's transaction: a rollback gives the number back."""
     day = ticket_day(at)
     rows = await conn.execute_query_dict(
-        sql(
-            db,
+        db.sql(
             "INSERT INTO ticket_counters (day, last_number) VALUES (?, 1) ON CONFLICT (day) "
             "DO UPDATE SET last_number = ticket_counters.last_number + 1 RETURNING last_number",
         ),
@@ -126,8 +117,7 @@ async def _assignee(db: Database, conn: BaseDBAsyncClient, route: Route) -> str 
     position = 0
     if route.strategy == "least_open":
         rows = await conn.execute_query_dict(
-            sql(
-                db,
+            db.sql(
                 "SELECT assignee, COUNT(*) AS n FROM tickets WHERE status IN "
                 f"({','.join('?' * len(OPEN_STATUSES))}) AND assignee IS NOT NULL "
                 "GROUP BY assignee",
@@ -137,9 +127,7 @@ async def _assignee(db: Database, conn: BaseDBAsyncClient, route: Route) -> str 
         counts = {row["assignee"]: int(row["n"]) for row in rows}
     else:
         rows = await conn.execute_query_dict(
-            sql(
-                db, "UPDATE ticket_routes SET rr_next = rr_next + 1 WHERE id = ? RETURNING rr_next"
-            ),
+            db.sql("UPDATE ticket_routes SET rr_next = rr_next + 1 WHERE id = ? RETURNING rr_next"),
             [route.id],
         )
         position = int(rows[0]["rr_next"]) - 1 if rows else 0

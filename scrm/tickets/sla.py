@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from scrm.services import Services
 from scrm.tickets import managers, notices, notify
 from scrm.tickets.models import Ticket, TicketEvent
-from scrm.tickets.service import append, route_by_id, sql
+from scrm.tickets.service import append, route_by_id
 from scrm.tickets.states import raised
 
 BATCH = 1000  # tickets per statement; a sweep repeats until nothing is due
@@ -49,8 +49,7 @@ async def sweep(services: Services, *, flush: bool = True) -> int:
 async def _stage(services: Services, column: str, clock: str, breach: bool, pausable: bool) -> int:
     now = services.clock()
     paused = " AND paused_at IS NULL" if pausable else ""
-    statement = sql(
-        services.db,
+    statement = services.db.sql(
         f"UPDATE tickets SET {column} = NULL WHERE id IN (SELECT id FROM tickets "
         f"WHERE {column} <= ?{paused} ORDER BY {column} LIMIT {BATCH}) "
         f"AND {column} IS NOT NULL RETURNING id",
