@@ -10,16 +10,13 @@ policies' worth of thinking, not one window).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from scrm.tickets.routing import CHINA, RouteError, parse_hours
+from scrm.tickets.routing import CHINA, RouteError, is_working_day, parse_days_off, parse_hours
 
 MAX_DAYS = 3 * 366  # no calendar needs to look further ahead than this
-MAX_DATES = 1000  # holidays or make-up working days in one calendar
-ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class CalendarError(ValueError):
@@ -38,13 +35,10 @@ def parse_calendar(value: Any) -> dict[str, Any]:
         raise CalendarError("business_hours", "business_hours.days must name a working day")
     if start >= end:
         raise CalendarError("business_hours", "business_hours.from must be before .to")
-    holidays = _dates(value, "holidays")
-    workdays = _dates(value, "workdays")
-    both = sorted(set(holidays) & set(workdays))
-    if both:
-        raise CalendarError(
-            "business_hours.workdays", f"{both[0]} cannot be both a holiday and a working day"
-        )
+    try:
+        holidays, workdays = parse_days_off(value, "business_hours")
+    except RouteError as exc:
+        raise CalendarError(exc.field, str(exc)) from None
     return {
         "from": value["from"],
         "to": value["to"],
@@ -54,29 +48,12 @@ def parse_calendar(value: Any) -> dict[str, Any]:
     }
 
 
-def _dates(value: Mapping[str, Any], name: str) -> list[str]:
-    """``value[name]`` as sorted unique ``YYYY-MM-DD`` days (`CalendarError` naming it)."""
-    field = f"business_hours.{name}"
-    days = value.get(name, [])
-    if not isinstance(days, list) or len(days) > MAX_DATES:
-        raise CalendarError(field, f"{name} must be a list of at most {MAX_DATES} dates")
-    try:
-        if not all(isinstance(day, str) and ISO_DATE.match(day) for day in days):
-            raise ValueError(name)
-        return sorted({date.fromisoformat(day).isoformat() for day in days})
-    except ValueError:
-        raise CalendarError(field, f"{name} must be dates as YYYY-MM-DD") from None
-
-
 def _windows(calendar: Mapping[str, Any], since: float) -> Iterator[tuple[float, float]]:
     """The working windows from the day of ``since`` on, as unix-second intervals."""
     start, end, days = parse_hours(calendar)
-    holidays = set(calendar.get("holidays", ()))
-    workdays = set(calendar.get("workdays", ()))
     day = datetime.fromtimestamp(since, CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
     for _ in range(MAX_DAYS):
-        iso = day.date().isoformat()
-        if (day.isoweekday() in days or iso in workdays) and iso not in holidays:
+        if is_working_day(calendar, day, days):
             opens = day + timedelta(minutes=start)
             yield opens.timestamp(), (day + timedelta(minutes=end)).timestamp()
         day = (day + timedelta(days=1, hours=3)).replace(hour=0)  # DST-proof, though CN has none

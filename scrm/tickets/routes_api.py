@@ -13,7 +13,7 @@ from scrm.appkeys import SERVICES
 from scrm.tickets import params as api
 from scrm.tickets.models import GroupChannel, TicketRoute
 from scrm.tickets.params import NAME_MAX, named_id, whole
-from scrm.tickets.routing import MATCH_KEYS, STRATEGIES, RouteError, parse_hours
+from scrm.tickets.routing import MATCH_KEYS, STRATEGIES, RouteError, parse_days_off, parse_hours
 from scrm.tickets.states import PRIORITIES
 
 
@@ -47,9 +47,13 @@ async def _definition(data: dict[str, Any]) -> dict[str, Any]:
     if "hours" in match:
         try:
             parse_hours(match["hours"])
+            holidays, workdays = parse_days_off(match["hours"], "match.hours")
         except RouteError as exc:
             raise ApiError(422, "invalid", str(exc), exc.field) from None
-        clean["hours"] = match["hours"]
+        clean["hours"] = dict(match["hours"])
+        for name, dates in (("holidays", holidays), ("workdays", workdays)):
+            if name in match["hours"]:
+                clean["hours"][name] = dates
     definition: dict[str, Any] = {"match": clean}
     for key in ("channels", "escalation_channels"):
         raw = data.get(key, [])

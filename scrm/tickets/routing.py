@@ -6,14 +6,17 @@ the default route (if any). Every listed criterion must fit; within one, any val
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 CHINA = timezone(timedelta(hours=8))  # WeCom teams work on Beijing time
 STRATEGIES = ("round_robin", "least_open")
 MATCH_KEYS = ("category", "priority", "tags", "channel", "hours")
+MAX_DATES = 1000  # holidays or make-up working days in one hours object
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class RouteError(ValueError):
@@ -81,12 +84,54 @@ def _minute(text: Any) -> int:
     return value
 
 
+def parse_days_off(value: Mapping[str, Any], prefix: str) -> tuple[list[str], list[str]]:
+    """``holidays`` and ``workdays`` (调休) of an hours object as sorted ``YYYY-MM-DD`` lists.
+
+    One rule for route hours and SLA calendars: a holiday is off whatever its weekday, a make-up
+    working day is on whatever its weekday, and no day is both (`RouteError` naming the field).
+    """
+    holidays = _dates(value, "holidays", prefix)
+    workdays = _dates(value, "workdays", prefix)
+    both = sorted(set(holidays) & set(workdays))
+    if both:
+        raise RouteError(
+            f"{prefix}.workdays", f"{both[0]} cannot be both a holiday and a working day"
+        )
+    return holidays, workdays
+
+
+def _dates(value: Mapping[str, Any], name: str, prefix: str) -> list[str]:
+    field = f"{prefix}.{name}"
+    days = value.get(name, [])
+    if not isinstance(days, list) or len(days) > MAX_DATES:
+        raise RouteError(field, f"{name} must be a list of at most {MAX_DATES} dates")
+    try:
+        if not all(isinstance(day, str) and ISO_DATE.match(day) for day in days):
+            raise ValueError(name)
+        return sorted({date.fromisoformat(day).isoformat() for day in days})
+    except ValueError:
+        raise RouteError(field, f"{name} must be dates as YYYY-MM-DD") from None
+
+
+def is_working_day(hours: Mapping[str, Any], day: datetime, days: tuple[int, ...]) -> bool:
+    """``day`` (Beijing) is worked: its weekday or a make-up day, and not a holiday."""
+    iso = day.date().isoformat()
+    if iso in hours.get("holidays", ()):
+        return False
+    return day.isoweekday() in days or iso in hours.get("workdays", ())
+
+
 def in_hours(hours: Any, at: float) -> bool:
+    """``at`` falls in the window on a working day; the part of a window across midnight
+    belongs to the day it started on (a Friday 22:00–06:00 shift covers Saturday 03:00)."""
     start, end, days = parse_hours(hours)
     local = datetime.fromtimestamp(at, CHINA)
     minute = local.hour * 60 + local.minute
-    inside = start <= minute < end if start <= end else minute >= start or minute < end
-    return inside and local.isoweekday() in days
+    if start <= end:
+        return start <= minute < end and is_working_day(hours, local, days)
+    if minute >= start:
+        return is_working_day(hours, local, days)
+    return minute < end and is_working_day(hours, local - timedelta(days=1), days)
 
 
 def matches(route: Route, facts: TicketFacts) -> bool:

@@ -151,3 +151,15 @@ async def test_routes_match_the_customers_source_channel(stack: Stack) -> None:
     await stack.drain()
     sent = {s["key"]: s["markdown"]["content"] for s in stack.sandbox.state.sent["robot"]}
     assert walk_in in sent[store_key] and other in sent[default_key]
+
+
+async def test_route_hours_take_holidays_and_make_up_days(stack: Stack) -> None:
+    hours = {"from": "09:00", "to": "18:00", "days": [1, 2, 3, 4, 5]}
+    both = {**hours, "holidays": ["2026-10-10"], "workdays": ["2026-10-10"]}
+    bad = await post(stack, "/api/v1/routes", {"name": "值班", "match": {"hours": both}}, 422)
+    assert bad["error"]["field"] == "match.hours.workdays", bad
+    status, listed = await stack.api("GET", "/api/v1/routes")
+    assert status == 200 and listed["routes"] == []  # nothing stored
+    days = {**hours, "holidays": ["2026-10-01"], "workdays": ["2026-10-10"]}
+    made = await post(stack, "/api/v1/routes", {"name": "值班", "match": {"hours": days}})
+    assert made["match"]["hours"]["workdays"] == ["2026-10-10"]

@@ -12,6 +12,7 @@ from scrm.tickets.routing import (
     RouteError,
     TicketFacts,
     choose_route,
+    parse_days_off,
     parse_hours,
     pick_assignee,
 )
@@ -84,3 +85,41 @@ def test_assignee_strategies() -> None:
     least = route(1, 1, {}, assignees=("a", "b", "c"), strategy="least_open")
     assert pick_assignee(least, 0, {"a": 3, "b": 1, "c": 1}) == "b"
     assert pick_assignee(route(1, 1, {}), 0, {}) is None
+
+
+WEEKDAY_HOURS = {"from": "09:00", "to": "18:00", "days": [1, 2, 3, 4, 5]}
+SATURDAY_10 = datetime(2026, 10, 10, 10, 0, tzinfo=CHINA).timestamp()  # a 调休 Saturday
+NATIONAL_DAY_10 = datetime(2026, 10, 1, 10, 0, tzinfo=CHINA).timestamp()  # a Thursday off
+
+
+def test_route_hours_honour_holidays_and_make_up_days() -> None:
+    hours = {**WEEKDAY_HOURS, "holidays": ["2026-10-01"], "workdays": ["2026-10-10"]}
+    office = [route(1, 1, {"hours": hours})]
+    assert choose_route(office, TicketFacts("x", "P3", at=NATIONAL_DAY_10)) is None
+    assert choose_route(office, TicketFacts("x", "P3", at=SATURDAY_10)) is not None
+    plain = [route(1, 1, {"hours": WEEKDAY_HOURS})]
+    assert choose_route(plain, TicketFacts("x", "P3", at=NATIONAL_DAY_10)) is not None
+    assert choose_route(plain, TicketFacts("x", "P3", at=SATURDAY_10)) is None
+
+
+def test_the_small_hours_of_a_night_shift_belong_to_the_day_it_started() -> None:
+    friday_night = {"from": "22:00", "to": "06:00", "days": [5]}
+    shift = [route(1, 1, {"hours": friday_night})]
+    saturday_3 = datetime(2026, 12, 5, 3, 0, tzinfo=CHINA).timestamp()
+    friday_3 = datetime(2026, 12, 4, 3, 0, tzinfo=CHINA).timestamp()
+    assert choose_route(shift, TicketFacts("x", "P3", at=saturday_3)) is not None
+    assert choose_route(shift, TicketFacts("x", "P3", at=friday_3)) is None  # Thursday's shift
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"holidays": ["2026-10-1"]}, "match.hours.holidays"),
+        ({"workdays": "2026-10-10"}, "match.hours.workdays"),
+        ({"holidays": ["2026-10-10"], "workdays": ["2026-10-10"]}, "match.hours.workdays"),
+    ],
+)
+def test_bad_days_off_name_their_field(extra: dict, field: str) -> None:
+    with pytest.raises(RouteError) as caught:
+        parse_days_off({**WEEKDAY_HOURS, **extra}, "match.hours")
+    assert caught.value.field == field
