@@ -1,5 +1,5 @@
 """A customer's timeline: follow-ups, channel touches, mini-program scans, tag changes and
-their leads' history, in time order.
+their leads' history (with each lead's channel), in time order.
 
 Each source is read as it is stored (no copy kept in step), so the timeline cannot drift.
 """
@@ -24,10 +24,15 @@ async def customer_timeline(external_userid: str) -> list[dict[str, Any]]:
     followups = FollowUp.filter(external_userid=external_userid)
     for followup in await followups.order_by("-created_at").limit(LIMIT):
         items.append({"at": followup.created_at, "type": "followup", **followup_json(followup)})
+    links = await ChannelLink.filter(external_userid=external_userid).order_by("-added_at")
+    channel_ids = {x.channel_id for x in links} | {x.channel_id for x in leads}  # type: ignore[attr-defined]
+    names = {c.id: c.name for c in await Channel.filter(id__in=channel_ids)}
     if lead_ids:
+        lead_channels = {lead.id: lead.channel_id for lead in leads}  # type: ignore[attr-defined]
         for followup in await FollowUp.filter(lead_id__in=lead_ids, external_userid__isnull=True):
             items.append({"at": followup.created_at, "type": "followup", **followup_json(followup)})
         for event in await LeadEvent.filter(lead_id__in=lead_ids).order_by("-at").limit(LIMIT):
+            channel_id = lead_channels[event.lead_id]  # type: ignore[attr-defined]
             items.append(
                 {
                     "at": event.at,
@@ -37,10 +42,10 @@ async def customer_timeline(external_userid: str) -> list[dict[str, Any]]:
                     "userid": event.userid,
                     "actor": event.actor,
                     "reason": event.reason,
+                    "channel_id": channel_id,
+                    "channel": names.get(channel_id),
                 }
             )
-    links = await ChannelLink.filter(external_userid=external_userid).order_by("-added_at")
-    names = {c.id: c.name for c in await Channel.filter(id__in={x.channel_id for x in links})}  # type: ignore[attr-defined]
     for link in links[:LIMIT]:
         items.append(
             {
