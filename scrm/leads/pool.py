@@ -5,8 +5,10 @@ still true), so of two concurrent claims exactly one changes the row and the oth
 409. Claims per staff member per local day are capped (`Settings.leads_claim_cap`). A lead
 whose owner has not followed it up within N days (the channel's ``options.pool.recycle_days``,
 else `Settings.leads_recycle_days`; 0 = never) goes back to the pool on the scheduler's tick,
-and its owner and the channel's ``options.pool.managers`` are told by app message (once,
-through the ledger).
+and its owner and their manager — WeCom's ``direct_leader`` (直属上级, ``user/get``), read
+before the lead is moved, once per owner per sweep — are told in one app message (once,
+through the ledger). A member without a leader is told alone; when WeCom cannot say (an
+error, no directory permission) the lead is recycled all the same and its owner told.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from adapters.wecom import WeComError
 from scrm.api.errors import ApiError
 from scrm.channels.models import Channel
 from scrm.effects import effect_key
@@ -76,6 +79,7 @@ async def recycle_unworked(services: Services) -> int:
     default = services.settings.leads_recycle_days
     recycled = 0
     channels = await Channel.filter(kind="form").only("id", "name", "options")
+    leaders: dict[str, list[str]] = {}  # owner → direct leaders, read once per sweep
     for channel in channels:
         pool = (channel.options or {}).get("pool") or {}
         days = pool.get("recycle_days", default)
@@ -91,14 +95,29 @@ async def recycle_unworked(services: Services) -> int:
             assigned_at__lt=cutoff,
         ).limit(BATCH)
         for lead in stale:
-            managers = list(pool.get("managers") or ())
-            if await _recycle(services, lead, channel, days, managers):
+            owner = str(lead.owner)
+            if owner not in leaders:  # before the move: no WeCom call inside a transaction
+                leaders[owner] = await direct_leaders(services, owner)
+            if await _recycle(services, lead, channel, days, leaders[owner]):
                 recycled += 1
     return recycled
 
 
+async def direct_leaders(services: Services, userid: str) -> list[str]:
+    """``userid``'s direct leaders in WeCom; none when there is no app or WeCom cannot say."""
+    if services.agent is None:
+        return []
+    try:
+        return await services.agent.direct_leaders(userid)
+    except WeComError as exc:  # the lead is recycled all the same; its owner is still told
+        log.warning(
+            "could not read the direct leader of %s; telling the owner only: %s", userid, exc
+        )
+        return []
+
+
 async def _recycle(
-    services: Services, lead: Lead, channel: Channel, days: int, managers: list[str]
+    services: Services, lead: Lead, channel: Channel, days: int, leaders: list[str]
 ) -> bool:
     now = services.clock()
     async with in_transaction():
@@ -117,7 +136,7 @@ async def _recycle(
             at=now,
         )
     agent, owner = services.agent, lead.owner
-    touser = list(dict.fromkeys([owner, *managers])) if owner else []
+    touser = list(dict.fromkeys([owner, *leaders])) if owner else []
     if agent is not None and touser:
         content = (
             f"线索 #{lead.id}（{lead.name or '未留姓名'}，渠道：{channel.name}）"
