@@ -12,6 +12,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from scrm.channels.models import Channel
 from scrm.leads.followups import followup_json
 from scrm.leads.models import FollowUp, Lead, LeadEvent
 from scrm.leads.phone import parse_phone
@@ -66,3 +67,26 @@ async def lead_detail(services: Services, lead: Lead) -> dict[str, Any]:
     followups = await FollowUp.filter(lead_id=lead.id).order_by("created_at", "id")
     body["followups"] = [followup_json(f) for f in followups]
     return body
+
+
+async def customer_leads(external_userid: str) -> list[dict[str, Any]]:
+    """The leads that became this customer: which channel, their status and owner, and what
+    linked them (``unionid`` or ``phone``: a number staff noted on the customer)."""
+    leads = await Lead.filter(external_userid=external_userid).order_by("id")
+    if not leads:
+        return []
+    channel_ids = {x.channel_id for x in leads}  # type: ignore[attr-defined]
+    names = {c.id: c.name for c in await Channel.filter(id__in=channel_ids)}
+    linked = await LeadEvent.filter(lead_id__in=[x.id for x in leads], kind="linked")
+    how = {event.lead_id: event.reason for event in linked}  # type: ignore[attr-defined]
+    return [
+        {
+            "id": lead.id,
+            "channel_id": lead.channel_id,  # type: ignore[attr-defined]
+            "channel": names.get(lead.channel_id),  # type: ignore[attr-defined]
+            "status": lead.status,
+            "owner": lead.owner,
+            "linked_by": how.get(lead.id),
+        }
+        for lead in leads
+    ]

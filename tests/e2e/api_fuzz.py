@@ -27,7 +27,7 @@ T = TypeVar("T")
 METHODS = ("get", "put", "post", "patch", "delete")
 CUSTOMER = "wmFUZZ000001"
 STAFF = "zhangsan"
-FORM_SCENE = "fuzz_form"  # the scene of the /mp/* examples in the OpenAPI document
+FORM_SCENE = "expo2026"  # the scene of the /mp/* examples in the OpenAPI document
 
 
 def bounded(max_examples: int) -> settings:

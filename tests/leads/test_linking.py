@@ -69,6 +69,18 @@ async def test_a_customer_added_with_a_matching_remark_mobile_converts_the_lead(
     assert status == 409  # converted: out of the pool for good
     status, _ = await stack.api("POST", f"/api/v1/leads/{lead.id}/claim", json={"by": "m"})
     assert status == 409
+    status, customer = await stack.api("GET", "/api/v1/customers/wmPHONE01")
+    assert status == 200
+    assert customer["leads"] == [
+        {
+            "id": lead.id,
+            "channel_id": channel["id"],
+            "channel": "展会表单",
+            "status": "converted",
+            "owner": "zhangsan",
+            "linked_by": "phone",
+        }
+    ]
     _, timeline = await stack.api("GET", "/api/v1/customers/wmPHONE01/timeline")
     [linked] = [i for i in timeline["items"] if i["type"] == "lead" and i["kind"] == "linked"]
     assert (linked["lead_id"], linked["channel_id"], linked["channel"]) == (
