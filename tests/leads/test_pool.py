@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from scrm.appkeys import SERVICES
+from scrm.leads import pool
 from scrm.leads.models import Lead, LeadEvent
 from scrm.leads.pool import recycle_unworked
 from tests.e2e.conftest import Stack
@@ -130,6 +131,25 @@ async def test_an_owner_without_a_leader_is_told_alone_each_once(stack: Stack) -
         await Lead.filter(id=lead.id).update(pooled=False, owner=lead.owner)
     assert await recycle_unworked(later) == 2
     assert len(recycle_notices(stack)) == 2
+
+
+async def test_a_notice_kept_back_by_a_crash_goes_out_on_the_next_sweep(stack: Stack) -> None:
+    [lead] = await leads(stack, options={"pool": {"recycle_days": 3}})
+    stack.sandbox.state.add_staff("boss")
+    stack.sandbox.state.staff[str(lead.owner)].direct_leader = ["boss"]
+    services = stack.server.app[SERVICES]
+    later = dataclasses.replace(services, clock=lambda: (lead.assigned_at or 0) + 4 * DAY)
+    # The move commits, then the process dies before the notice: as if this sweep stopped
+    # right after `_recycle` — the history says whom to tell, the ledger has nothing.
+    event = await pool._recycle(later, lead, 3, [str(lead.owner), "boss"])
+    assert event is not None and recycle_notices(stack) == []
+    assert await recycle_unworked(later) == 0  # nothing new to pool; the notice goes out
+    assert [m["touser"] for m in recycle_notices(stack)] == [[lead.owner, "boss"]]
+    assert await recycle_unworked(later) == 0
+    assert len(recycle_notices(stack)) == 1  # once
+    a_day_later = dataclasses.replace(services, clock=lambda: (lead.assigned_at or 0) + 6 * DAY)
+    assert await recycle_unworked(a_day_later) == 0
+    assert len(recycle_notices(stack)) == 1
 
 
 async def test_a_wecom_error_still_recycles_and_tells_the_owner(
