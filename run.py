@@ -38,6 +38,7 @@ from scrm.channels.handlers import router as channels_router
 from scrm.contacts.handlers import router as contacts_router
 from scrm.events.router import Router
 from scrm.gctune import freeze_startup_objects, measure_pauses
+from scrm.leads import cli as leads_cli
 from scrm.leads.handlers import router as leads_router
 from scrm.tickets import cli as tickets_cli
 from scrm.tickets.handlers import router as tickets_router
@@ -261,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     archive_cli.add_commands(commands)
     channels_cli.add_commands(commands)
     tickets_cli.add_commands(commands)
+    leads_cli.add_commands(commands)
     mig = commands.add_parser("makemigration", help="(development) write the next migration")
     mig.add_argument("name")
     mig.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/test")
@@ -302,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(channels_cli.run_command(args, settings))
     elif command in tickets_cli.COMMANDS:
         return asyncio.run(tickets_cli.run_command(args, settings, ROUTERS))
+    elif command in leads_cli.COMMANDS:
+        return asyncio.run(leads_cli.run_command(args, settings))
     elif command == "rules":
         return asyncio.run(autotag_cli.run_command(args, settings))
     elif command == "simulate":

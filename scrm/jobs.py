@@ -105,10 +105,10 @@ async def lead_recycling(services: Services) -> None:
 
 
 async def lead_linking(services: Services) -> None:
-    """Link leads and scans to customers by unionid; assign leads no worker ever saw."""
+    """Link leads and scans to customers (unionid, noted phone); assign leads no one saw."""
     linked = await link_customers(services)
     if linked:
-        log.info("linked %d lead(s) to WeCom customers by unionid", linked)
+        log.info("linked %d lead(s) to WeCom customers by unionid or phone", linked)
     stragglers = await assign_stragglers(services)
     if stragglers:
         log.warning("assigned %d lead(s) whose submitted event never reached a worker", stragglers)

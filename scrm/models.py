@@ -111,10 +111,30 @@ class FollowRelation(Model):
     updated_at = fields.FloatField()
 
     tags: fields.ReverseRelation[CustomerTag]
+    remark_mobiles: fields.ReverseRelation[RemarkMobile]
 
     class Meta:
         table = "follow_relations"
         unique_together = (("customer", "userid"),)
+
+
+class RemarkMobile(Model):
+    """A mobile number a staff member noted on a customer (备注手机号), as a keyed hash only.
+
+    ``follow_user[].remark_mobiles`` of ``externalcontact/get``, normalised and hashed like a
+    lead's phone (`archive.keys.pii`), never stored in clear: a lead whose phone hash matches
+    is converted to this customer (`scrm.leads.linking`)."""
+
+    id = fields.BigIntField(primary_key=True)
+    relation: fields.ForeignKeyRelation[FollowRelation] = fields.ForeignKeyField(
+        "models.FollowRelation", related_name="remark_mobiles", on_delete=fields.CASCADE
+    )
+    phone_hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "remark_mobiles"
+        unique_together = (("relation", "phone_hash"),)
+        indexes = (("phone_hash",),)
 
 
 class CorpTag(Model):

@@ -36,6 +36,9 @@ class FollowUser:
     add_way: int = 0
     oper_userid: str = ""
     tags: tuple[FollowUserTag, ...] = ()
+    # 备注手机号: what the member typed, or the number they added the customer by; absent
+    # when none. Personal data: kept out of repr (and so out of logs).
+    remark_mobiles: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
@@ -48,6 +51,9 @@ class FollowUser:
             add_way=int(data.get("add_way", 0)),
             oper_userid=data.get("oper_userid", ""),
             tags=tuple(FollowUserTag.from_api(tag) for tag in data.get("tags", ())),
+            remark_mobiles=tuple(
+                str(mobile) for mobile in data.get("remark_mobiles") or () if mobile
+            ),
         )
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from scrm.api.errors import ApiError
 from scrm.api.params import path_userid
 from scrm.channels.customers import attribution_of
+from scrm.leads.queries import customer_leads
 from scrm.models import Customer, FollowRelation
 
 
@@ -21,7 +22,8 @@ async def get_customer(request: web.Request) -> web.Response:
         await FollowRelation.filter(customer=customer).order_by("id").prefetch_related("tags")
     )
     attribution = await attribution_of(external_userid)  # source channel and later touches
-    return web.json_response(customer_json(customer, relations) | attribution)
+    leads = await customer_leads(external_userid)  # form and mini-program leads it became
+    return web.json_response(customer_json(customer, relations) | attribution | {"leads": leads})
 
 
 def customer_json(customer: Customer, relations: list[FollowRelation]) -> dict[str, Any]:

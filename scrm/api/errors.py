@@ -55,7 +55,11 @@ async def json_body(request: web.Request, *, check_strings: bool = True) -> Any:
     ``check_strings=False`` leaves the string check to a caller that refuses items one by one
     (`check_storable`), so one bad item does not refuse its siblings.
     """
-    raw = await request.read()
+    return parse_json(await request.read(), check_strings=check_strings)
+
+
+def parse_json(raw: bytes, *, check_strings: bool = True) -> Any:
+    """`json_body` for a body already read (a route that caps its own size)."""
     if json_depth(raw) > MAX_JSON_DEPTH:
         raise ApiError(400, "too_deep", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:

@@ -13,6 +13,7 @@ from scrm.channels.attribution import after_contact_synced
 from scrm.contacts import service
 from scrm.events.errors import PermanentError
 from scrm.events.router import EventRecord, Router
+from scrm.leads.linking import remark_mobile_hashes
 from scrm.services import Services
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def _ids(event: EventRecord) -> tuple[str, str]:
     f"{CONTACT}.add_half_external_contact",
 )
 async def sync_contact(event: EventRecord, services: Services) -> None:
-    """Re-read the customer and store it with its follow relations, tags and state.
+    """Re-read the customer and store it with its follow relations, tags, state and the
+    hashes of the numbers staff noted on it (edit_external_contact: a remark changed).
 
     The read may end the relation (WeCom no longer lists it) but never revives one that a
     deletion of the same or a later second ended (see `service`).
@@ -65,6 +67,7 @@ async def sync_contact(event: EventRecord, services: Services) -> None:
         occurred_at=event.occurred_at or 0,
         status=status,
         now=services.clock(),
+        mobile_hashes=remark_mobile_hashes(services, detail),  # never the numbers themselves
     )
     if not event.name.endswith("edit_external_contact"):  # an add: its channel's tags, notice
         await after_contact_synced(event, services, userid, detail)

@@ -18,7 +18,7 @@ condition on the row it waited for; SQLite's write transactions are serialised).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from tortoise.expressions import Q
@@ -32,7 +32,7 @@ from adapters.wecom import (
     WeComClient,
 )
 from adapters.wecom.models import FollowUserTag
-from scrm.models import CorpTag, Customer, CustomerTag, FollowRelation
+from scrm.models import CorpTag, Customer, CustomerTag, FollowRelation, RemarkMobile
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ async def apply_contact(
     occurred_at: int,
     status: str,
     now: float,
+    mobile_hashes: Mapping[str, Collection[str]] | None = None,
 ) -> bool:
     """Store WeCom's current view of a customer after an add/edit about (userid, customer).
 
@@ -76,29 +77,47 @@ async def apply_contact(
     what the relation reflects, or a deletion of the same second already ended it (the
     relation then still takes the listed details — channel state, remark, tags — for
     history and attribution, but stays ended).
+
+    ``mobile_hashes`` maps a listed member to the keyed hashes of the numbers they noted on
+    the customer (``remark_mobiles``); each listed relation's stored hashes become exactly
+    those — the read is WeCom's current view, whatever the event. None leaves them alone.
     """
     async with in_transaction():
         customer = await upsert_customer(detail.external_contact, now)
-        stored = {r.userid: r for r in await FollowRelation.filter(customer=customer)}
-        own = stored.get(userid)
-        if own is not None and own.last_event_at > occurred_at:
-            log.info("ignoring an older event for a relation (newer facts win)")
-            return False
-        for follow in detail.follow_user:
-            if follow.userid != userid:
-                await _mirror_details(customer, follow, stored.get(follow.userid), now)
-        listed = detail.follower(userid)
-        if listed is None:
-            # The read came after the event: the relation ended in between.
-            if own is None or own.status == "ended":
-                return True
-            log.info("relation no longer listed by WeCom; ending it")
-            return await _end(own, reason=NOT_LISTED, occurred_at=occurred_at, now=now)
-        if own is not None and own.status == "ended" and own.last_event_at == occurred_at:
-            log.info("a deletion of the same second wins over this add; the relation stays ended")
-            await _mirror_details(customer, listed, own, now)
-            return False
-        return await _activate(customer, listed, own, status, occurred_at, now)
+        changed = await _apply(detail, customer, userid, occurred_at, status, now)
+        if mobile_hashes is not None:
+            await replace_remark_mobiles(customer, mobile_hashes)
+        return changed
+
+
+async def _apply(
+    detail: ExternalContactDetail,
+    customer: Customer,
+    userid: str,
+    occurred_at: int,
+    status: str,
+    now: float,
+) -> bool:
+    stored = {r.userid: r for r in await FollowRelation.filter(customer=customer)}
+    own = stored.get(userid)
+    if own is not None and own.last_event_at > occurred_at:
+        log.info("ignoring an older event for a relation (newer facts win)")
+        return False
+    for follow in detail.follow_user:
+        if follow.userid != userid:
+            await _mirror_details(customer, follow, stored.get(follow.userid), now)
+    listed = detail.follower(userid)
+    if listed is None:
+        # The read came after the event: the relation ended in between.
+        if own is None or own.status == "ended":
+            return True
+        log.info("relation no longer listed by WeCom; ending it")
+        return await _end(own, reason=NOT_LISTED, occurred_at=occurred_at, now=now)
+    if own is not None and own.status == "ended" and own.last_event_at == occurred_at:
+        log.info("a deletion of the same second wins over this add; the relation stays ended")
+        await _mirror_details(customer, listed, own, now)
+        return False
+    return await _activate(customer, listed, own, status, occurred_at, now)
 
 
 def _relation_fields(follow: FollowUser, now: float) -> dict[str, Any]:
@@ -179,6 +198,22 @@ async def replace_tags(relation: FollowRelation, tags: Iterable[FollowUserTag]) 
     ]
     if new:
         await CustomerTag.bulk_create(new)
+
+
+async def replace_remark_mobiles(
+    customer: Customer, mobile_hashes: Mapping[str, Collection[str]]
+) -> None:
+    """Make each listed relation's remark-mobile hashes exactly ``mobile_hashes[userid]``."""
+    relations = await FollowRelation.filter(customer=customer, userid__in=list(mobile_hashes))
+    for relation in relations:
+        wanted = set(mobile_hashes[relation.userid])
+        await RemarkMobile.filter(relation=relation).exclude(phone_hash__in=wanted).delete()
+        have = set(
+            await RemarkMobile.filter(relation=relation).values_list("phone_hash", flat=True)
+        )
+        new = [RemarkMobile(relation=relation, phone_hash=h) for h in sorted(wanted - have)]
+        if new:
+            await RemarkMobile.bulk_create(new)
 
 
 async def end_relation(

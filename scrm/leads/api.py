@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from tortoise.expressions import Q
 
 from scrm.api.errors import ApiError, json_body
 from scrm.api.params import int_param, path_id, text_param
@@ -14,10 +13,10 @@ from scrm.appkeys import SERVICES
 from scrm.leads.assign import reassign_lead
 from scrm.leads.followups import add_followup, followup_json, parse_followup
 from scrm.leads.form import has_control
-from scrm.leads.models import STATUSES, FollowUp, Lead, LeadEvent
-from scrm.leads.phone import parse_phone
+from scrm.leads.models import STATUSES, Lead, LeadEvent
 from scrm.leads.pool import claim_lead, release_lead
-from scrm.leads.service import event_json, lead_json, phone_hash
+from scrm.leads.queries import LeadFilter, find_leads, lead_detail
+from scrm.leads.service import lead_json
 from scrm.leads.timeline import customer_timeline
 from scrm.models import Customer
 
@@ -34,42 +33,29 @@ PATCHABLE = ("status", "owner", "by", "reason")
 
 async def list_leads(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    query = Lead.all().order_by("-id")
-    channel = int_param(request, "channel", default=None, low=1, high=2**62)
-    if channel is not None:
-        query = query.filter(channel_id=channel)
-    owner = text_param(request, "owner", limit=64)
-    if owner:
-        query = query.filter(owner=owner)
     status = request.query.get("status")
-    if status:
-        if status not in STATUSES:
-            raise ApiError(422, "invalid", f"status must be one of {', '.join(STATUSES)}", "status")
-        query = query.filter(status=status)
+    if status and status not in STATUSES:
+        raise ApiError(422, "invalid", f"status must be one of {', '.join(STATUSES)}", "status")
     pooled = request.query.get("pooled")
-    if pooled:
-        if pooled not in ("true", "false", "1", "0"):
-            raise ApiError(422, "invalid", "pooled must be true/false or 1/0", "pooled")
-        query = query.filter(pooled=pooled in ("true", "1"))
+    if pooled and pooled not in ("true", "false", "1", "0"):
+        raise ApiError(422, "invalid", "pooled must be true/false or 1/0", "pooled")
     q = (_query(request, "q") or "").strip()
     if len(q) > 100:
         raise ApiError(422, "invalid", "q is at most 100 characters", "q")
-    if q:
-        phone = parse_phone(q)
-        if phone is not None:  # a whole number: its keyed hash, never the number, is compared
-            query = query.filter(phone_hash=phone_hash(services, phone))
-        else:
-            query = query.filter(Q(name__icontains=q) | Q(company__icontains=q))
-    cursor = int_param(request, "cursor", default=None, low=1, high=2**62)
-    if cursor is not None:
-        query = query.filter(id__lt=cursor)
-    limit = int_param(request, "limit", default=50, low=1, high=200)
-    rows = await query.limit(limit + 1)
-    page, more = rows[:limit], len(rows) > limit
+    where = LeadFilter(
+        channel=int_param(request, "channel", default=None, low=1, high=2**62),
+        owner=text_param(request, "owner", limit=64) or None,
+        status=status or None,
+        pooled=pooled in ("true", "1") if pooled else None,
+        q=q or None,
+        cursor=int_param(request, "cursor", default=None, low=1, high=2**62),
+        limit=int_param(request, "limit", default=50, low=1, high=200),
+    )
+    page, next_cursor = await find_leads(services, where)
     return web.json_response(
         {
             "leads": [lead_json(services, lead) for lead in page],
-            "next_cursor": str(page[-1].id) if more and page else None,
+            "next_cursor": None if next_cursor is None else str(next_cursor),
         }
     )
 
@@ -144,12 +130,7 @@ def _query(request: web.Request, name: str) -> str | None:
 
 
 async def _full(request: web.Request, lead: Lead) -> dict[str, Any]:
-    events = await LeadEvent.filter(lead_id=lead.id).order_by("at", "id")
-    body = lead_json(request.app[SERVICES], lead, full=True)
-    body["history"] = [event_json(e) for e in events]
-    followups = await FollowUp.filter(lead_id=lead.id).order_by("created_at", "id")
-    body["followups"] = [followup_json(f) for f in followups]
-    return body
+    return await lead_detail(request.app[SERVICES], lead)
 
 
 async def _lead(request: web.Request) -> Lead:

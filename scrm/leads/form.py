@@ -216,16 +216,18 @@ def _assignment(value: object, fields: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _pool(value: object) -> dict[str, Any]:
-    """``{"recycle_days": 0..3650 (0 = never), "managers"?: [userid]}``."""
-    if not isinstance(value, Mapping) or set(value) - {"recycle_days", "managers"}:
-        raise FormError("options.pool", 'pool is {"recycle_days", "managers"?}')
+    """``{"recycle_days": 0..3650 (0 = never)}``; the manager told is WeCom's direct leader."""
+    if isinstance(value, Mapping) and "managers" in value:
+        raise FormError(
+            "options.pool.managers",
+            "the manager told of a recycled lead is the owner's direct leader (直属上级) in WeCom",
+        )
+    if not isinstance(value, Mapping) or set(value) - {"recycle_days"}:
+        raise FormError("options.pool", 'pool is {"recycle_days"}')
     days = value.get("recycle_days")
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 3650:
         raise FormError("options.pool.recycle_days", "recycle_days must be 0..3650 (0 = never)")
-    pool: dict[str, Any] = {"recycle_days": days}
-    if "managers" in value:
-        pool["managers"] = _userids(value["managers"], "options.pool.managers")
-    return pool
+    return {"recycle_days": days}
 
 
 def _hours(value: object) -> dict[str, str]:

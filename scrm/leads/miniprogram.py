@@ -10,7 +10,6 @@ when the state has characters a scene cannot carry.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import secrets
@@ -20,12 +19,18 @@ from typing import Any
 from aiohttp import web
 
 from adapters.wecom import WeComAPIError, WeComError
-from scrm.api.errors import ApiError
+from scrm.api.errors import ApiError, parse_json
 from scrm.api.params import path_id
 from scrm.appkeys import SERVICES
 from scrm.channels.models import Channel
 from scrm.channels.service import wecom
-from scrm.leads.form import DEFAULT_CONSENT, check_submission, form_fields, has_control
+from scrm.leads.form import (
+    DEFAULT_CONSENT,
+    FormField,
+    check_submission,
+    form_fields,
+    has_control,
+)
 from scrm.leads.models import SESSION_KEY_FIELD, MiniProgramScan, MiniProgramUser
 from scrm.leads.service import phone_hash, pii, submit_lead
 from scrm.leads.web import PHONE_LIMIT
@@ -70,10 +75,7 @@ async def _body(request: web.Request) -> Mapping[str, Any]:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise ApiError(400, "too_large", f"the body is larger than {MAX_BODY} bytes")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    body = parse_json(raw)  # too deep, not JSON, NUL or a lone surrogate: 400 like /api/v1
     if not isinstance(body, Mapping):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
     return body
@@ -83,7 +85,8 @@ async def _user(request: web.Request) -> MiniProgramUser:
     """The mini-program user behind the request's session token; 401 without a valid one."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 128:
+    # Our tokens are ASCII; a non-UTF-8 byte arrives as a surrogate escape (no 500 for it).
+    if scheme.lower() != "bearer" or not token or len(token) > 128 or not token.isascii():
         raise ApiError(401, "unauthorized", "a mini-program session token is required")
     openid = await request.app[SERVICES].kv.get(_session_key(token))
     user = await MiniProgramUser.get_or_none(openid=openid.decode()) if openid else None
@@ -144,12 +147,24 @@ async def scan(request: web.Request) -> web.Response:
         options = channel.options or {}
         answer |= {
             "show": "form",
-            "fields": options.get("fields"),
-            "consent": options.get("consent", DEFAULT_CONSENT),
+            "fields": [_field_json(f) for f in form_fields(options)],
+            "consent": options.get("consent") or DEFAULT_CONSENT,
         }
     else:
         answer |= {"show": "contact_way", "qr_code": channel.qr_code}
     return web.json_response(answer)
+
+
+def _field_json(field: FormField) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "key": field.key,
+        "label": field.label,
+        "type": field.type,
+        "required": field.required,
+    }
+    if field.type == "choice":
+        shown["choices"] = list(field.choices)
+    return shown
 
 
 async def forms(request: web.Request) -> web.Response:

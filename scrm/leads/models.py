@@ -3,7 +3,8 @@
 A `Lead` is one prospect who left details through a form channel (web page or mini-program).
 Its phone number rests only sealed (`archive.keys.pii.FieldSeal`) next to a keyed hash used for
 dedupe and lookup; nothing else about it is in clear. `LeadEvent` is the history (submitted,
-resubmitted, assigned, reassigned, status, released, claimed, recycled): who, why, when.
+resubmitted, assigned, reassigned, status, released, claimed, recycled, linked — converted to a
+WeCom customer by unionid or phone): who, why, when.
 `FollowUp` is a note by a staff member on a lead or a customer, with an optional reminder whose
 due time lives here (the scheduler only ticks).
 """

@@ -9,7 +9,7 @@ from scrm.sandbox.app import SandboxServer, callback_sender, create_sandbox_app
 from scrm.sandbox.calls import Call, CallLog
 from scrm.sandbox.config import SandboxConfig
 from scrm.sandbox.faults import Fault, FaultPlan
-from scrm.sandbox.scenarios import AddContactResult, add_contact, remove_contact
+from scrm.sandbox.scenarios import AddContactResult, add_contact, edit_contact, remove_contact
 from scrm.sandbox.sender import CallbackSender, Delivery
 from scrm.sandbox.state import STATE, SandboxState
 
@@ -28,5 +28,6 @@ __all__ = [
     "add_contact",
     "callback_sender",
     "create_sandbox_app",
+    "edit_contact",
     "remove_contact",
 ]

@@ -166,7 +166,8 @@ async def set_callback_url(request: web.Request) -> web.Response:
 
 @routes.post("/_sandbox/scenarios/add_contact")
 async def scenario_add_contact(request: web.Request) -> web.Response:
-    """``{"userid" | "config_id", "external_userid"?, "name"?, "state"?, "welcome"?}``."""
+    """``{"userid" | "config_id", "external_userid"?, "name"?, "state"?, "welcome"?,
+    "remark_mobiles"?}``."""
     from scrm.sandbox.app import callback_sender
 
     data = await _json(request)
@@ -182,6 +183,24 @@ async def scenario_add_contact(request: web.Request) -> web.Response:
             "delivery": None
             if delivery is None
             else {"attempts": delivery.attempts, "status": delivery.status},
+        }
+    )
+
+
+@routes.post("/_sandbox/scenarios/edit_contact")
+async def scenario_edit_contact(request: web.Request) -> web.Response:
+    """``{"userid", "external_userid", "remark"?, "description"?, "remark_mobiles"?}``:
+    the member edits the customer in the client (edit_external_contact)."""
+    from scrm.sandbox.app import callback_sender
+
+    delivery = await scenarios.edit_contact(
+        _state(request), callback_sender(request.app), **await _json(request)
+    )
+    return web.json_response(
+        {
+            "delivery": None
+            if delivery is None
+            else {"attempts": delivery.attempts, "status": delivery.status}
         }
     )
 

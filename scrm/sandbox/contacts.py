@@ -35,6 +35,8 @@ def follow_user_json(state: SandboxState, relation: Relation) -> dict[str, Any]:
     }
     if relation.state:
         entry["state"] = relation.state
+    if relation.remark_mobiles:  # WeCom leaves the key out when the member noted no number
+        entry["remark_mobiles"] = list(relation.remark_mobiles)
     return entry
 
 

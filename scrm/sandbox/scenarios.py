@@ -3,6 +3,7 @@ sandbox's state changes and the matching callback goes to the service."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scrm.sandbox import events
@@ -28,9 +29,12 @@ async def add_contact(
     config_id: str | None = None,
     welcome: bool = True,
     create_time: int | None = None,
+    remark_mobiles: Sequence[str] = (),
 ) -> AddContactResult:
     """A customer adds ``userid`` (or scans contact way ``config_id``, which supplies the member
-    and the ``state``): record the relation, issue a welcome code, send add_external_contact."""
+    and the ``state``): record the relation, issue a welcome code, send add_external_contact.
+
+    ``remark_mobiles`` are the numbers the member noted (or added the customer by)."""
     if config_id is not None:
         way = state.contact_ways[config_id]
         userid = userid or way["user"][0]
@@ -42,7 +46,11 @@ async def add_contact(
     )
     created = create_time or state.now()
     relation = state.add_relation(
-        userid, customer.external_userid, createtime=created, state=contact_state or None
+        userid,
+        customer.external_userid,
+        createtime=created,
+        state=contact_state or None,
+        remark_mobiles=list(remark_mobiles),
     )
     code = state.issue_welcome_code(userid, customer.external_userid) if welcome else None
     xml = events.add_external_contact(
@@ -55,6 +63,35 @@ async def add_contact(
     )
     delivery = await sender.send(xml) if sender is not None else None
     return AddContactResult(relation, code, delivery)
+
+
+async def edit_contact(
+    state: SandboxState,
+    sender: CallbackSender | None,
+    userid: str,
+    external_userid: str,
+    *,
+    remark: str | None = None,
+    description: str | None = None,
+    remark_mobiles: Sequence[str] | None = None,
+    create_time: int | None = None,
+) -> Delivery | None:
+    """The member edits the customer's remark, description or remark mobiles (备注手机号) in the
+    WeCom client: the relation changes and edit_external_contact goes to the service. Like
+    WeCom's ``externalcontact/remark``, given mobiles replace the old ones; ``[]`` clears them."""
+    relation = state.relation(userid, external_userid)
+    if relation is None:
+        raise ValueError(f"{userid} does not follow {external_userid}")
+    if remark is not None:
+        relation.remark = remark
+    if description is not None:
+        relation.description = description
+    if remark_mobiles is not None:
+        relation.remark_mobiles = list(remark_mobiles)
+    xml = events.edit_external_contact(
+        state.config.corp_id, userid, external_userid, create_time=create_time
+    )
+    return await sender.send(xml) if sender is not None else None
 
 
 async def remove_contact(

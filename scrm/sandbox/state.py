@@ -67,6 +67,7 @@ class Relation:
     add_way: int = 1
     remark: str = ""
     description: str = ""
+    remark_mobiles: list[str] = field(default_factory=list)  # 备注手机号, as the member typed
     tag_ids: list[str] = field(default_factory=list)
     deleted_by_staff: bool = False  # del_external_contact: no longer returned by the API
     deleted_by_customer: bool = False  # del_follow_user: the record stays

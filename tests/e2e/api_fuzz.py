@@ -27,6 +27,7 @@ T = TypeVar("T")
 METHODS = ("get", "put", "post", "patch", "delete")
 CUSTOMER = "wmFUZZ000001"
 STAFF = "zhangsan"
+FORM_SCENE = "expo2026"  # the scene of the /mp/* examples in the OpenAPI document
 
 
 def bounded(max_examples: int) -> settings:
@@ -61,6 +62,16 @@ class Operation:
         """Archive routes take reviewer and auditor tokens, not the admin token."""
         return any("archiveToken" in item for item in self.spec.get("security", []))
 
+    @property
+    def is_miniprogram(self) -> bool:
+        """/mp/scan and /mp/forms take a mini-program session token, not the admin token."""
+        return any("miniProgramSession" in item for item in self.spec.get("security", []))
+
+    @property
+    def is_public(self) -> bool:
+        """/mp/login takes no token at all."""
+        return self.spec.get("security") == []
+
     def parameters(self, where: str) -> list[dict[str, Any]]:
         own = [p for p in self.spec.get("parameters", []) if p["in"] == where]
         names = {p["name"] for p in own}
@@ -92,15 +103,21 @@ def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Seeded:
-    """A stack with a customer, a saved rule, an archived message and archive tokens."""
+    """A stack with a customer, a saved rule, an archived message, archive tokens, a form
+    channel whose scene is the documented example and a mini-program session."""
 
     stack: Stack
     reviewer: str
     auditor: str
     rule_id: int
     event_id: int
+    miniprogram: str
 
     def headers(self, operation: Operation, role: str = "reviewer") -> dict[str, str]:
+        if operation.is_public:
+            return {}
+        if operation.is_miniprogram:
+            return {"Authorization": f"Bearer {self.miniprogram}"}
         if not operation.is_archive:
             return self.stack.auth
         return {"Authorization": f"Bearer {self.reviewer if role == 'reviewer' else self.auditor}"}
@@ -143,7 +160,15 @@ async def seed(stack: Stack) -> Seeded:
     assert runtime is not None
     reviewer = await add_reviewer(runtime, "fuzz-reviewer", "reviewer", parse_scope("all"))
     auditor = await add_reviewer(runtime, "fuzz-auditor", "auditor", parse_scope("all"))
-    return Seeded(stack, reviewer, auditor, created["id"], page["events"][0]["id"])
+    form = {"name": "表单", "kind": "form", "staff": [STAFF], "state": FORM_SCENE}
+    status, channel = await stack.api("POST", "/api/v1/channels", json=form)
+    assert status == 201, channel
+    code = stack.sandbox.state.issue_js_code(openid="oFUZZ0001", unionid="uFUZZ0001")
+    status, session = await stack.api("POST", "/mp/login", json={"code": code}, headers={})
+    assert status == 200, session
+    return Seeded(
+        stack, reviewer, auditor, created["id"], page["events"][0]["id"], session["token"]
+    )
 
 
 class LoopBridge:

@@ -34,7 +34,7 @@ async def test_openapi_is_public_and_lists_every_route(stack: Stack) -> None:
         (route.resource.canonical, route.method)
         for route in stack.server.app.router.routes()
         if route.resource is not None
-        and route.resource.canonical.startswith("/api/v1/")
+        and route.resource.canonical.startswith(("/api/v1/", "/mp/"))
         and route.method != "HEAD"
         and route.resource.canonical != "/api/v1/openapi.json"
     }

@@ -26,6 +26,8 @@ PATHS = [
     ("POST", "/api/v1/archive/search"),
     ("POST", "/api/v1/archive/backtest"),
     ("GET", "/api/v1/archive/audit"),
+    ("POST", "/mp/scan"),  # a mini-program session token, not the admin token
+    ("POST", "/mp/forms"),
 ]
 
 

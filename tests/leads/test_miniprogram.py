@@ -123,6 +123,15 @@ async def test_malformed_and_oversize_bodies_are_400(stack: Stack) -> None:
         "POST", "/mp/scan", data=b'{"scene": "' + b"x" * 20000 + b'"}', headers=headers
     )
     assert status == 400
+    # These were 500s: a body nested past the parser's recursion, a lone surrogate sent on
+    # to WeChat. Now the same checks as every /api/v1 body (NUL too).
+    status, body = await stack.api("POST", "/mp/scan", data=b"[" * 5000, headers=headers)
+    assert (status, body["error"]["code"]) == (400, "too_deep")
+    for code in ('"a\\u0000b"', '"\\ud800"'):
+        status, body = await stack.api(
+            "POST", "/mp/login", data=b'{"code": ' + code.encode() + b"}", headers={}
+        )
+        assert (status, body["error"]["code"], body["error"]["field"]) == (400, "invalid", "code")
 
 
 async def test_wxacode_png_encodes_the_scene_and_json_is_502(stack: Stack) -> None:

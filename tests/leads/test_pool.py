@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+from typing import Any
+
+import pytest
 
 from scrm.appkeys import SERVICES
+from scrm.leads import pool
 from scrm.leads.models import Lead, LeadEvent
 from scrm.leads.pool import recycle_unworked
 from tests.e2e.conftest import Stack
@@ -79,9 +84,8 @@ async def test_closed_leads_stay_out_of_the_pool(stack: Stack) -> None:
 
 async def test_unworked_leads_are_recycled_after_n_days_and_the_owner_told(stack: Stack) -> None:
     stack.sandbox.state.add_staff("boss")
-    worked, idle = await leads(
-        stack, 2, options={"pool": {"recycle_days": 3, "managers": ["boss"]}}
-    )
+    worked, idle = await leads(stack, 2, options={"pool": {"recycle_days": 3}})
+    stack.sandbox.state.staff[str(idle.owner)].direct_leader = ["boss"]
     services = stack.server.app[SERVICES]
     assigned = idle.assigned_at or 0.0
     status, _ = await stack.api(
@@ -101,10 +105,66 @@ async def test_unworked_leads_are_recycled_after_n_days_and_the_owner_told(stack
     assert (await Lead.get(id=worked.id)).pooled is False
     [event] = await LeadEvent.filter(lead_id=idle.id, kind="recycled")
     assert (event.userid, event.reason) == (idle.owner, "no follow-up in 3 days")
-    notices = [
+    # The manager is the owner's direct leader in WeCom (user/get), not a setting.
+    assert [c.query["userid"] for c in stack.sandbox_calls("user/get")] == [idle.owner]
+    assert [m["touser"] for m in recycle_notices(stack)] == [[idle.owner, "boss"]]
+
+
+def recycle_notices(stack: Stack) -> list[Any]:
+    return [
         m for m in stack.sandbox.state.sent["app_message"] if "退回公海" in m["text"]["content"]
     ]
-    assert [m["touser"] for m in notices] == [[idle.owner, "boss"]]
+
+
+async def test_an_owner_without_a_leader_is_told_alone_each_once(stack: Stack) -> None:
+    first, second = await leads(stack, 2, options={"pool": {"recycle_days": 3}})
+    state = stack.sandbox.state
+    state.add_staff("boss")
+    state.staff[str(first.owner)].direct_leader = ["boss"]
+    services = stack.server.app[SERVICES]
+    later = dataclasses.replace(services, clock=lambda: (second.assigned_at or 0) + 4 * DAY)
+    assert await recycle_unworked(later) == 2
+    told = sorted(m["touser"] for m in recycle_notices(stack))
+    assert told == sorted([[first.owner, "boss"], [second.owner]])
+    # The same recycling again (as if a crash undid the move): the ledger sends nothing twice.
+    for lead in (first, second):
+        await Lead.filter(id=lead.id).update(pooled=False, owner=lead.owner)
+    assert await recycle_unworked(later) == 2
+    assert len(recycle_notices(stack)) == 2
+
+
+async def test_a_notice_kept_back_by_a_crash_goes_out_on_the_next_sweep(stack: Stack) -> None:
+    [lead] = await leads(stack, options={"pool": {"recycle_days": 3}})
+    stack.sandbox.state.add_staff("boss")
+    stack.sandbox.state.staff[str(lead.owner)].direct_leader = ["boss"]
+    services = stack.server.app[SERVICES]
+    later = dataclasses.replace(services, clock=lambda: (lead.assigned_at or 0) + 4 * DAY)
+    # The move commits, then the process dies before the notice: as if this sweep stopped
+    # right after `_recycle` — the history says whom to tell, the ledger has nothing.
+    event = await pool._recycle(later, lead, 3, [str(lead.owner), "boss"])
+    assert event is not None and recycle_notices(stack) == []
+    assert await recycle_unworked(later) == 0  # nothing new to pool; the notice goes out
+    assert [m["touser"] for m in recycle_notices(stack)] == [[lead.owner, "boss"]]
+    assert await recycle_unworked(later) == 0
+    assert len(recycle_notices(stack)) == 1  # once
+    a_day_later = dataclasses.replace(services, clock=lambda: (lead.assigned_at or 0) + 6 * DAY)
+    assert await recycle_unworked(a_day_later) == 0
+    assert len(recycle_notices(stack)) == 1
+
+
+async def test_a_wecom_error_still_recycles_and_tells_the_owner(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    [lead] = await leads(stack, options={"pool": {"recycle_days": 3}})
+    stack.sandbox.state.faults.inject("user/get", errcode=60011, count=0)  # no directory right
+    services = stack.server.app[SERVICES]
+    later = dataclasses.replace(services, clock=lambda: (lead.assigned_at or 0) + 4 * DAY)
+    with caplog.at_level(logging.WARNING, logger="scrm.leads.pool"):
+        assert await recycle_unworked(later) == 1
+    assert (await Lead.get(id=lead.id)).pooled
+    assert [m["touser"] for m in recycle_notices(stack)] == [[lead.owner]]
+    [record] = [r for r in caplog.records if r.name == "scrm.leads.pool"]
+    assert "direct leader" in record.getMessage() and "60011" in record.getMessage()
 
 
 async def test_recycling_can_be_off(stack: Stack) -> None:

@@ -78,7 +78,8 @@ def test_form_options_are_checked_and_defaulted() -> None:
         ({"fields": ["phone", {"key": "x", "label": "x", "type": "phone"}]}, "fields[1].type"),
         ({"consent": ""}, "consent"),
         ({"pool": {"recycle_days": -1}}, "options.pool.recycle_days"),
-        ({"pool": {"recycle_days": 3, "managers": []}}, "options.pool.managers"),
+        ({"pool": {"recycle_days": 3, "managers": ["boss"]}}, "options.pool.managers"),
+        ({"pool": {"recycle_days": 3, "extra": 1}}, "options.pool"),
         ({"assignment": {"rule": "random"}}, "assignment.rule"),
         ({"assignment": {"rule": "round_robin", "daily_cap": 0}}, "assignment.daily_cap"),
         (

@@ -44,6 +44,18 @@ async def test_get_external_contact_returns_follow_users_with_tags_and_state(
     assert "state" not in second and "next_cursor" not in data
 
 
+async def test_remark_mobiles_are_listed_only_when_noted(
+    sandbox: TestClient, state: SandboxState
+) -> None:
+    """WeCom leaves ``remark_mobiles`` out of a follow_user entry without noted numbers."""
+    state.add_relation("zhangsan", "wmC", remark_mobiles=["13812345678", "021-5555"])
+    state.add_relation("lisi", "wmC")
+    data = await call(sandbox, "GET", GET, params={"external_userid": "wmC"})
+    first, second = data["follow_user"]
+    assert first["remark_mobiles"] == ["13812345678", "021-5555"]
+    assert "remark_mobiles" not in second
+
+
 async def test_unknown_customer_is_40096(sandbox: TestClient) -> None:
     data = await call(sandbox, "GET", GET, params={"external_userid": "wmNobody"})
     assert data["errcode"] == 40096

@@ -46,6 +46,17 @@ async def test_get_external_contact_is_typed(client: WeComClient, state: Sandbox
     }
 
 
+async def test_remark_mobiles_are_read_and_kept_out_of_repr(
+    client: WeComClient, state: SandboxState
+) -> None:
+    state.add_relation("zhangsan", "wmC2", remark_mobiles=["13812345678"])
+    state.add_relation("lisi", "wmC2")
+    detail = await client.get_external_contact("wmC2")
+    noted, other = detail.follow_user
+    assert (noted.remark_mobiles, other.remark_mobiles) == (("13812345678",), ())
+    assert "13812345678" not in repr(detail)
+
+
 async def test_get_external_contact_follows_next_cursor(
     client: WeComClient, state: SandboxState
 ) -> None:
