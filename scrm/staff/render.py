@@ -75,10 +75,9 @@ def chips(names: Iterable[str]) -> str:
 
 def timeline(entries: Iterable[tuple[float | None, str]]) -> str:
     """Newest first; each entry's text is safe HTML already."""
-    items = [
-        f"<li><time>{escape(when(at))}</time>{text}</li>"
-        for at, text in sorted(entries, key=lambda e: e[0] or 0, reverse=True)
-    ]
+    # Newest first; entries of the same second keep their order, reversed with the rest.
+    ordered = sorted(enumerate(entries), key=lambda e: (e[1][0] or 0, e[0]), reverse=True)
+    items = [f"<li><time>{escape(when(at))}</time>{text}</li>" for _, (at, text) in ordered]
     if not items:
         return '<p class="sub">暂无记录</p>'
     return '<ol class="timeline">' + "".join(items) + "</ol>"

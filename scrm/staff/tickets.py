@@ -21,7 +21,7 @@ from scrm.staff.access import may_see_ticket
 from scrm.staff.forms import posted
 from scrm.staff.links import customer_path
 from scrm.staff.links import ticket_path as path_of
-from scrm.staff.render import csrf_field, error, forbidden, not_found, page, rows, timeline
+from scrm.staff.render import csrf_field, error, forbidden, not_found, page, rows, timeline, when
 from scrm.staff.session import STAFF_AUTH, Staff, require_staff
 from scrm.tickets import notify, service
 from scrm.tickets.models import Ticket, TicketEvent
@@ -242,7 +242,7 @@ def _resolution(ticket: Ticket, now: float) -> str:
 def _due(due: float | None, now: float) -> str:
     if due is None:
         return "无 SLA"
-    text = escape(minutes_left(due, now))
+    text = escape(f"{minutes_left(due, now)}（{when(due)}）")
     kind = "bad" if due < now else "warn" if due - now < 30 * 60 else ""
     return f"<span class='badge {kind}'>{text}</span>"
 
