@@ -169,6 +169,8 @@ async def test_lead_page_owner_and_pool(stack: Stack, phone: Phone, other: Phone
     assert (claimed.owner, claimed.pooled) == ("lisi", False)
     status, html, _ = await other.get(page)
     assert "13812345678" in html  # now the owner
+    status, html, _ = await other.get("/s/")  # their desk lists it among their leads
+    assert status == 200 and f'<a href="{page}">韩梅梅</a>' in html.split("公海线索")[0]
     status, _, _ = await phone.get(page)
     assert status == 403  # and zhangsan no longer sees it
 
