@@ -18,6 +18,7 @@ from scrm.api.errors import ApiError
 from scrm.appkeys import SERVICES
 from scrm.channels.models import Channel
 from scrm.leads.followups import add_followup
+from scrm.leads.form import form_fields
 from scrm.leads.models import FollowUp, Lead, LeadEvent
 from scrm.leads.phone import mask_phone
 from scrm.leads.pool import claim_lead
@@ -136,7 +137,11 @@ async def render(
     owner = owns_lead(staff.userid, lead)
     phone = lead_phone(services, lead)
     channel = await Channel.get_or_none(id=lead.channel_id)  # type: ignore[attr-defined]
-    answers = [f"{escape(str(k))}：{escape(str(v))}" for k, v in (lead.answers or {}).items()]
+    labels = {f.key: f.label for f in form_fields(channel.options or {})} if channel else {}
+    answers = [
+        f"{escape(labels.get(str(k), str(k)))}：{escape(str(v))}"
+        for k, v in (lead.answers or {}).items()
+    ]
     summary = rows(
         [
             ("状态", f"<span class='badge'>{STATUS.get(lead.status, lead.status)}</span>"),

@@ -26,6 +26,7 @@ from scrm.staff.signing import safe_next
 log = logging.getLogger(__name__)
 MAX_CODE = 512  # WeCom: "code长度最大为512字节"
 MAX_USERID = 64
+CALLBACK_LIMIT = (120, 600.0)  # code exchanges per client address and 10 minutes
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -46,6 +47,13 @@ async def callback(request: web.Request) -> web.StreamResponse:
     if not code or len(code) > MAX_CODE or not code.isascii():
         return notice("登录失败", "企业微信没有返回登录凭证，请重新打开链接。", status=400)
     services = request.app[SERVICES]
+    # Each code costs a WeCom call: bounded per address (an office shares one, hence high).
+    limit, window = CALLBACK_LIMIT
+    name = f"staff-login:{services.wecom.corp_id}:{request.remote or '-'}"
+    if await services.kv.hit_rate_limit(name, limit, window):
+        response = notice("请稍后再试", "登录太频繁，请稍后再试。", status=429)
+        response.headers["Retry-After"] = "60"
+        return response
     client = services.agent or services.wecom  # auth/getuserinfo takes the app's token
     try:
         info = await client.get_user_info(code)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from scrm.staff import oauth
 from scrm.staff.session import LOGIN_COOKIE, SESSION_COOKIE
 from tests.e2e.conftest import Stack
 from tests.staff.flows import Phone, added_customer
@@ -121,3 +122,15 @@ async def test_login_by_hand_goes_to_the_page_asked_for(stack: Stack, phone: Pho
     assert status == 302
     back = await phone.authorize({"url": location}, "zhangsan")
     assert (await phone.callback(back["code"], back["state"]))[2] == PAGE
+
+
+async def test_code_exchanges_are_rate_limited_per_address(
+    stack: Stack, phone: Phone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oauth, "CALLBACK_LIMIT", (2, 600.0))
+    query = await phone.start_login(PAGE)
+    for _ in range(2):
+        assert (await phone.callback("not-a-code", query["state"]))[0] == 401
+    status, html, _ = await phone.callback("not-a-code", query["state"])
+    assert status == 429 and "登录太频繁" in html
+    assert len(stack.sandbox_calls("auth/getuserinfo")) == 2

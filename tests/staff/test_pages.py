@@ -47,7 +47,9 @@ async def submitted_lead(stack: Stack) -> Lead:
     channel = await form_channel(stack, staff=("zhangsan",))
     visitor = Visitor(stack, channel["state"])
     await visitor.open()
-    status, _, _ = await visitor.submit(name="韩梅梅", phone="13812345678", company="星河科技")
+    status, _, _ = await visitor.submit(
+        name="韩梅梅", phone="13812345678", company="星河科技", region="华东"
+    )
     assert status == 303
     await stack.drain()
     [lead] = await Lead.all()
@@ -145,6 +147,7 @@ async def test_lead_page_owner_and_pool(stack: Stack, phone: Phone, other: Phone
     page = f"/s/leads/{lead.id}"
     html = await phone.login(page, "zhangsan")
     assert "13812345678" in html and "韩梅梅" in html  # the owner sees the number
+    assert "地区：华东" in html  # the form's own label for a custom field
     token = csrf(html)
     status, _, _ = await phone.post(page + "/status", {"csrf_token": token, "to": "contacted"})
     assert status == 303
