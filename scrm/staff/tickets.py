@@ -1,8 +1,9 @@
 """``/s/tickets/{id}``: a ticket, its SLA in minutes, its timeline, a comment box and its moves.
 
 Comments and transitions go through `scrm.tickets.service`, exactly as the API's do, so the
-first one by a member is the ticket's first response, notices go out and the SLA clock
-pauses and resumes. The actor (``by``) is always the signed-in member, never a form field.
+first one by a member is the ticket's first response, the SLA clock pauses and resumes, and
+the notices they queue are sent by a worker after the commit (`scrm.tickets.doorbell`).
+The actor (``by``) is always the signed-in member, never a form field.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from scrm.staff.links import customer_path
 from scrm.staff.links import ticket_path as path_of
 from scrm.staff.render import csrf_field, error, forbidden, not_found, page, rows, timeline, when
 from scrm.staff.session import STAFF_AUTH, Staff, require_staff
-from scrm.tickets import notify, service
+from scrm.tickets import doorbell, service
 from scrm.tickets.models import Ticket, TicketEvent
 from scrm.tickets.params import TEXT_MAX
 from scrm.tickets.states import TRANSITIONS, TransitionNotAllowed
@@ -121,7 +122,7 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
         return await render(request, staff, ticket, values=data, errors=errors, status=422)
     services = request.app[SERVICES]
     await service.comment(ticket, staff.userid, text, services.clock(), _links(services))
-    await _flush(services)
+    await _ring(services, ticket)
     raise web.HTTPSeeOther(path_of(ticket.id) + "#timeline")
 
 
@@ -139,7 +140,7 @@ async def post_transition(request: web.Request) -> web.StreamResponse:
         now_status = STATUS.get(fresh.status, fresh.status)
         message = f"「{now_status}」的工单不能{move_label(fresh.status, to)}"
         return await render(request, staff, fresh, flash=message, status=409)
-    await _flush(services)
+    await _ring(services, ticket)
     raise web.HTTPSeeOther(path_of(ticket.id))
 
 
@@ -148,10 +149,9 @@ def _links(services: Services) -> str:
     return runtime.link_base if runtime else services.settings.public_url
 
 
-async def _flush(services: Services) -> None:
-    """Send the notices the change queued; a failure leaves them to the notices job."""
-    if services.tickets is not None:
-        await notify.flush(services)
+async def _ring(services: Services, ticket: Ticket) -> None:
+    """After the commit: a worker sends the notices the change queued (never this request)."""
+    await doorbell.ring(services.inbox, ticket.id, services.clock())
 
 
 async def render(

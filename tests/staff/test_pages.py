@@ -233,3 +233,27 @@ async def test_notices_link_to_the_staff_pages(stack: Stack) -> None:
     texts = [m["text"]["content"] for m in stack.sandbox.state.sent["app_message"]]
     assert any(f"{base}/s/customers/wmSTAFF0000001" in text for text in texts), texts
     assert any(f"{base}/s/leads/{lead.id}" in text for text in texts), texts
+
+
+async def test_a_member_told_in_person_sees_the_ticket_and_page_changes_notify(
+    stack: Stack, phone: Phone, other: Phone
+) -> None:
+    status, channel = await stack.api(
+        "POST", "/api/v1/group-channels", json={"name": "李四", "kind": "user", "userid": "lisi"}
+    )
+    assert status == 201, channel
+    route = {"name": "售后", "order": 1, "match": {}, "channels": [channel["id"]]}
+    status, body = await stack.api("POST", "/api/v1/routes", json=route)
+    assert status == 201, body
+    created = await ticket(stack, assignee="zhangsan")
+    page = f"/s/tickets/{created['id']}"
+    await stack.drain()
+    sent = stack.sandbox.state.sent["app_message"]
+    assert [m["touser"] for m in sent] == [["lisi"]]
+    assert f"{stack.settings.public_url}{page}" in str(sent[0])  # the notice links the page
+    await other.login(page, "lisi")  # told in person: may open it
+    html = await phone.login(page, "zhangsan")
+    status, _, _ = await phone.post(page + "/comments", {"csrf_token": csrf(html), "text": "好的"})
+    assert status == 303
+    await stack.drain()  # the page's change rang for its notice; a worker sends it
+    assert len(stack.sandbox.state.sent["app_message"]) == 2

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from config import Secret, Settings, load_settings
+from config import Secret, Settings, StaffSettings, load_settings
 from scrm.staff import keys, signing
 from scrm.staff.session import StaffAuth
 from scrm.staff.signing import check_csrf, csrf_token, safe_next, sign, verify
@@ -122,7 +122,7 @@ def test_the_key_is_generated_once_owner_only_and_reused(tmp_path: Path) -> None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert keys.session_key(settings) == first and len(first) == 32
     assert list(path.parent.glob(".staff-session.key.*")) == []  # no draft left behind
-    configured = dataclasses.replace(settings, staff_session_secret=Secret("s" * 32))
+    configured = dataclasses.replace(settings, staff=StaffSettings(session_secret=Secret("s" * 32)))
     assert keys.session_key(configured) not in (first, b"s" * 32)  # derived, not the raw text
 
 
@@ -153,5 +153,5 @@ def test_the_authorize_url_is_wecoms_silent_login(tmp_path: Path) -> None:
     assert auth.secure
     production = dataclasses.replace(settings, sandbox=False)
     assert StaffAuth(production).authorize_base == "https://open.weixin.qq.com"
-    chosen = dataclasses.replace(production, wecom_oauth_base="http://127.0.0.1:9")
+    chosen = dataclasses.replace(production, staff=StaffSettings(oauth_base="http://127.0.0.1:9"))
     assert StaffAuth(chosen).authorize_url("s").startswith("http://127.0.0.1:9/connect/")
