@@ -146,4 +146,5 @@ def require_staff(request: web.Request, page: str | None = None) -> Staff:
     staff = auth.staff(request)
     if staff is not None:
         return staff
-    raise auth.login_redirect(safe_next(page or request.path_qs) or "/s/")
+    # raw_path: the path and query as the browser sent them (still percent-encoded).
+    raise auth.login_redirect(safe_next(page or request.raw_path) or "/s/")

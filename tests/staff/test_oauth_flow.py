@@ -134,3 +134,22 @@ async def test_code_exchanges_are_rate_limited_per_address(
     status, html, _ = await phone.callback("not-a-code", query["state"])
     assert status == 429 and "登录太频繁" in html
     assert len(stack.sandbox_calls("auth/getuserinfo")) == 2
+
+
+async def test_a_post_without_a_session_logs_in_back_to_its_page(
+    stack: Stack, phone: Phone
+) -> None:
+    await added_customer(stack)
+    status, _, location = await phone.post(PAGE + "/followups", {"note": "x"})
+    assert status == 302 and "/connect/oauth2/authorize?" in location
+    back = await phone.authorize({"url": location}, "zhangsan")
+    assert (await phone.callback(back["code"], back["state"]))[2] == PAGE  # the page, not the post
+
+
+async def test_pages_forbid_scripts_and_framing(stack: Stack, phone: Phone) -> None:
+    await added_customer(stack)
+    await phone.login(PAGE, "zhangsan")
+    async with phone.http.get(stack.url + PAGE) as r:
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+        assert r.headers["Cache-Control"] == "no-store"
