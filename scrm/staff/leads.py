@@ -203,7 +203,8 @@ def _change(event: LeadEvent) -> str:
 
 def _buttons(action: str, csrf: str, choices: list[tuple[str, str]], heading: str) -> str:
     buttons = "".join(
-        f'<button type="submit" name="to" value="{escape(value)}">{escape(label)}</button>'
+        f'<button type="submit" name="to" value="{escape(value)}"'
+        f"{' class=secondary' if value == 'lost' else ''}>{escape(label)}</button>"
         if value
         else f'<button type="submit">{escape(label)}</button>'
         for value, label in choices

@@ -1,5 +1,6 @@
 """The staff pages in a real browser at 360 px: a notice's link → WeCom's login (the sandbox)
-→ the customer page → a follow-up; then a ticket page → a comment and a transition.
+→ the customer page → a follow-up; a ticket page → a comment and a transition; a lead page
+→ a status change.
 
 Debian's Chromium through Playwright, JavaScript off (the pages must work without it);
 screenshots under tests/artifacts/ (gitignored). A loud skip without Chromium or Playwright.
@@ -17,7 +18,7 @@ from scrm.leads.models import FollowUp
 from scrm.tickets.models import Ticket, TicketEvent
 from tests.browser.test_lead_form import ARGS, ARTIFACTS, CHROMIUM, require_browser
 from tests.e2e.conftest import Stack
-from tests.staff.flows import added_customer, ticket
+from tests.staff.flows import added_customer, submitted_lead, ticket
 
 
 async def fits(page: Any) -> None:
@@ -44,6 +45,7 @@ async def test_notice_link_login_customer_follow_up_and_ticket_in_chromium(stack
     assert link is not None
     assert link.group(1) == f"{stack.settings.public_url}/s/customers/wmSTAFF0000001"
     created = await ticket(stack)
+    lead = await submitted_lead(stack)
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -91,6 +93,15 @@ async def test_notice_link_login_customer_follow_up_and_ticket_in_chromium(stack
             assert "处理中" in main and "已响应" in main and "标记已解决" in main
             await fits(page)
             await shot(page, "staff_ticket_in_progress.png")
+
+            response = await page.goto(f"{stack.url}/s/leads/{lead.id}")
+            assert response is not None and response.status == 200
+            main = await page.text_content("main") or ""
+            assert "13812345678" in main and "地区：华东" in main  # the owner's full view
+            await fits(page)
+            await page.click("button[value=contacted]")
+            assert "已联系" in (await page.text_content("main") or "")
+            await shot(page, "staff_lead.png")
             outside = [u for u in visited if not u.startswith((stack.url, stack.sandbox.url))]
             assert outside == []
         finally:

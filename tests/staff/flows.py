@@ -8,9 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
+from scrm.leads.models import Lead
 from scrm.sandbox import events as wecom_events
 from scrm.sandbox import scenarios
 from tests.e2e.conftest import Stack
+from tests.leads.flows import Visitor, form_channel
 
 CALLBACK = "/s/oauth/callback"
 
@@ -117,3 +119,17 @@ async def ticket(stack: Stack, assignee: str = "zhangsan", **extra: Any) -> Any:
     status, created = await stack.api("POST", "/api/v1/tickets", json=body | extra)
     assert status == 201, created
     return created
+
+
+async def submitted_lead(stack: Stack) -> Lead:
+    channel = await form_channel(stack, staff=("zhangsan",))
+    visitor = Visitor(stack, channel["state"])
+    await visitor.open()
+    status, _, _ = await visitor.submit(
+        name="韩梅梅", phone="13812345678", company="星河科技", region="华东"
+    )
+    assert status == 303
+    await stack.drain()
+    [lead] = await Lead.all()
+    assert lead.owner == "zhangsan"
+    return lead

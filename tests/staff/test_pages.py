@@ -15,8 +15,7 @@ from scrm.staff.session import SESSION_COOKIE, STAFF_AUTH, Staff
 from scrm.staff.signing import verify
 from scrm.tickets.models import Ticket, TicketEvent
 from tests.e2e.conftest import Stack
-from tests.leads.flows import Visitor, form_channel
-from tests.staff.flows import Phone, added_customer, csrf, ticket
+from tests.staff.flows import Phone, added_customer, csrf, submitted_lead, ticket
 
 CUSTOMER = "/s/customers/wmSTAFF0000001"
 
@@ -41,20 +40,6 @@ def token_of(stack: Stack, phone: Phone) -> str:
     claims = verify(auth.key, "session", phone.cookie(SESSION_COOKIE), time.time())
     assert claims is not None
     return auth.csrf(Staff(claims["u"], claims["sid"]))
-
-
-async def submitted_lead(stack: Stack) -> Lead:
-    channel = await form_channel(stack, staff=("zhangsan",))
-    visitor = Visitor(stack, channel["state"])
-    await visitor.open()
-    status, _, _ = await visitor.submit(
-        name="韩梅梅", phone="13812345678", company="星河科技", region="华东"
-    )
-    assert status == 303
-    await stack.drain()
-    [lead] = await Lead.all()
-    assert lead.owner == "zhangsan"
-    return lead
 
 
 async def test_customer_page_and_follow_up_as_the_signed_in_member(
