@@ -242,3 +242,19 @@ async def test_a_member_told_in_person_sees_the_ticket_and_page_changes_notify(
     assert status == 303
     await stack.drain()  # the page's change rang for its notice; a worker sends it
     assert len(stack.sandbox.state.sent["app_message"]) == 2
+
+
+async def test_the_assignee_of_a_customers_open_ticket_sees_the_customer(
+    stack: Stack, other: Phone
+) -> None:
+    await added_customer(stack)  # followed by zhangsan only
+    created = await ticket(stack, assignee="lisi", customer="wmSTAFF0000001")
+    html = await other.login(f"/s/tickets/{created['id']}", "lisi")
+    assert f'href="{CUSTOMER}"' in html
+    status, html, _ = await other.get(CUSTOMER)
+    assert status == 200 and "李雷" in html
+    status, _ = await stack.api(
+        "POST", f"/api/v1/tickets/{created['id']}/transitions", json={"to": "closed"}
+    )
+    assert status == 200
+    assert (await other.get(CUSTOMER))[0] == 403  # once it is closed, no longer
