@@ -186,6 +186,7 @@ def sandbox_banner(settings: Settings, service_url: str, sandbox_url: str) -> st
             "scrm is running in SANDBOX mode (no WeCom credentials configured).",
             f"  service      {service_url}   (callbacks at {service_url}/wecom/callback)",
             f"  sandbox      {sandbox_url}   (plays WeCom; calls log at /_sandbox/calls)",
+            f"  staff pages  {settings.public_url}/s/   (the sandbox signs in its first member)",
             f"  corp id      {wecom.corp_id}",
             f"  admin token  {token}",
             f"  dev credentials are kept in {settings.var_dir / 'dev-credentials.json'}"

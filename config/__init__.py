@@ -1,14 +1,15 @@
 """Settings for scrm: environment + optional TOML, validated once at start.
 
 `settings` holds the root `Settings` and `load_settings`; each area has its own module
-(`wecom`, `worker`, `archive`, `tickets`), `source` reads a key, `converters` check its value,
-`sandbox` keeps the development credentials.
+(`wecom`, `worker`, `archive`, `tickets`, `staff`), `source` reads a key, `converters` check
+its value, `sandbox` keeps the development credentials.
 """
 
 from config.archive import ArchiveSettings
 from config.secret import Secret
 from config.settings import Settings, load_settings
 from config.source import ConfigError
+from config.staff import StaffSettings
 from config.tickets import TicketSettings
 from config.wecom import WeComSettings
 from config.worker import WorkerSettings
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigError",
     "Secret",
     "Settings",
+    "StaffSettings",
     "TicketSettings",
     "WeComSettings",
     "WorkerSettings",

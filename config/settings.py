@@ -6,7 +6,7 @@ Every key has one name: ``SCRM_PORT`` in the environment is ``port`` in the TOML
 
 `Settings` holds the service's own settings (where it listens, its database and Redis, the
 admin token, leads and the mini-program) and one group per area: ``wecom``, ``worker``,
-``archive``, ``tickets``, each read by its module's ``load_*``.
+``archive``, ``tickets``, ``staff``, each read by its module's ``load_*``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from config.converters import boolean, http_url, int_in, secret, text
 from config.sandbox import SANDBOX_MINIPROGRAM, dev_credentials
 from config.secret import Secret
 from config.source import ConfigError, Source, read_toml
+from config.staff import STAFF_KEYS, StaffSettings, load_staff
 from config.tickets import TICKET_KEYS, TicketSettings, load_tickets
 from config.wecom import WECOM_KEYS, WeComSettings, load_wecom, unset_wecom
 from config.worker import WORKER_KEYS, WorkerSettings, load_worker
@@ -31,7 +32,7 @@ SERVICE_KEYS = (
     "log_level inbox_content_ttl_days public_url "
     "leads_recycle_days leads_claim_cap miniprogram_appid miniprogram_secret miniprogram_api_base"
 ).split()
-KNOWN_KEYS = (*SERVICE_KEYS, *WECOM_KEYS, *WORKER_KEYS, *ARCHIVE_KEYS, *TICKET_KEYS)
+KNOWN_KEYS = (*SERVICE_KEYS, *WECOM_KEYS, *WORKER_KEYS, *ARCHIVE_KEYS, *TICKET_KEYS, *STAFF_KEYS)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     tickets: TicketSettings = field(default_factory=TicketSettings)
+    staff: StaffSettings = field(default_factory=StaffSettings)
 
     @property
     def is_postgres(self) -> bool:
@@ -120,6 +122,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         worker=load_worker(src),
         archive=load_archive(src, var_dir),
         tickets=load_tickets(src),
+        staff=load_staff(src),
     )
 
 

@@ -50,6 +50,7 @@ from scrm.metrics import Metrics
 from scrm.readiness import WECOM_READINESS, WeComReadiness, check_customer_api
 from scrm.scheduler import Scheduler
 from scrm.services import Services
+from scrm.staff import web as staff_web
 from scrm.tickets import api as tickets_api
 from scrm.tickets.runtime import TicketRuntime
 
@@ -109,6 +110,7 @@ def create_app(
         openapi,
     ):
         area.register(app)
+    staff_web.setup(app, settings, clock)  # the staff pages (/s/…) and their WeCom login
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         # Each resource is released in reverse order, also when a later one fails to open

@@ -22,9 +22,9 @@ from scrm.effects import Outcome, effect_key
 from scrm.events.router import EventRecord
 from scrm.models import CorpTag, FollowRelation
 from scrm.services import Services
+from scrm.staff.links import customer_path
 
 log = logging.getLogger(__name__)
-CUSTOMER_PATH = "/api/v1/customers/{external_userid}"
 
 
 def _local_day(stamp: int) -> str:
@@ -88,7 +88,7 @@ async def notify_staff(
         + (f"（{contact.corp_name}）" if contact.corp_name else ""),
         f"渠道：{channel.name}",
         f"标签：{tags}",
-        "查看：" + CUSTOMER_PATH.format(external_userid=contact.external_userid),
+        "查看：" + services.settings.public_url + customer_path(contact.external_userid),
     ]
     agent_id = services.settings.wecom.agent_id
     corp = services.wecom.corp_id

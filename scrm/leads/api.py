@@ -13,21 +13,14 @@ from scrm.appkeys import SERVICES
 from scrm.leads.assign import reassign_lead
 from scrm.leads.followups import add_followup, followup_json, parse_followup
 from scrm.leads.form import has_control
-from scrm.leads.models import STATUSES, Lead, LeadEvent
+from scrm.leads.models import STATUSES, Lead
 from scrm.leads.pool import claim_lead, release_lead
 from scrm.leads.queries import LeadFilter, find_leads, lead_detail
 from scrm.leads.service import lead_json
+from scrm.leads.status import change_status
 from scrm.leads.timeline import customer_timeline
 from scrm.models import Customer
 
-# Allowed moves: forward through the funnel, or lost from any open status.
-NEXT = {
-    "new": ("contacted", "qualified", "converted", "lost"),
-    "contacted": ("qualified", "converted", "lost"),
-    "qualified": ("converted", "lost"),
-    "converted": (),
-    "lost": (),
-}
 PATCHABLE = ("status", "owner", "by", "reason")
 
 
@@ -92,21 +85,8 @@ async def patch_lead(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid", "owner must be a userid (1..64 characters)", "owner")
     if owner is not None and not by:
         raise ApiError(422, "invalid", "by (who reassigns) is required with owner", "by")
-    if status is not None and status != lead.status:
-        if status not in NEXT[lead.status]:
-            raise ApiError(
-                409, "conflict", f"status cannot go from {lead.status} to {status}", "status"
-            )
-        now = services.clock()
-        await Lead.filter(id=lead.id, status=lead.status).update(status=status, updated_at=now)
-        await LeadEvent.create(
-            lead_id=lead.id,
-            kind="status",
-            actor=by,
-            reason=reason,
-            data={"from": lead.status, "to": status},
-            at=now,
-        )
+    if status is not None:
+        await change_status(services, lead, status, by=by, reason=reason)
     if owner is not None:
         await reassign_lead(services, lead, owner, by=str(by), reason=reason)
     return web.json_response(await _full(request, await Lead.get(id=lead.id)))

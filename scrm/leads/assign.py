@@ -23,6 +23,7 @@ from scrm.leads.models import OPEN_STATUSES, Lead, LeadEvent
 from scrm.leads.phone import mask_phone
 from scrm.leads.service import lead_phone
 from scrm.services import Services
+from scrm.staff.links import lead_path
 
 log = logging.getLogger(__name__)
 LOCK_TTL = 30.0
@@ -195,7 +196,7 @@ async def notify_owner(services: Services, lead: Lead, channel: Channel) -> Outc
     need = (lead.answers or {}).get("need")
     if need:
         lines.append(f"需求：{need[:60]}")
-    lines.append(f"查看：{services.settings.public_url}/api/v1/leads/{lead.id}")
+    lines.append(f"查看：{services.settings.public_url}{lead_path(lead.id)}")
     corp = services.wecom.corp_id
     agent_id = services.settings.wecom.agent_id
     return await services.effects.run(

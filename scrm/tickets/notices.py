@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from scrm.staff.links import ticket_path
 from scrm.tickets.models import TicketNotice
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ WARNING, BREACH = "【即将超时】", "【已超时】"
 
 
 def link(ticket: Ticket, base: str) -> str:
-    return f"{base.rstrip('/')}/api/v1/tickets/{ticket.id}"
+    return base.rstrip("/") + ticket_path(ticket.id)  # the staff page (scrm/staff/tickets.py)
 
 
 def _head(ticket: Ticket, what: str) -> str:

@@ -64,6 +64,8 @@ def test_secrets_never_show_in_repr(tmp_path: Path) -> None:
         ("SCRM_SANDBOX", "maybe", "1/0"),
         ("SCRM_CALLBACK_MAX_SKEW", "0", "between 1 and 86400"),
         ("SCRM_WECOM_API_BASE", "ftp://x", "http://"),
+        ("SCRM_WECOM_OAUTH_BASE", "open.weixin.qq.com", "http://"),
+        ("SCRM_STAFF_SESSION_SECRET", "short", "at least 32"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, key: str, value: str, message: str) -> None:

@@ -24,6 +24,7 @@ from scrm.events.worker import Worker
 from scrm.sandbox.app import SandboxServer
 from scrm.sandbox.config import SandboxConfig
 from scrm.sandbox.sender import CallbackSender
+from tests.e2e.processes import free_port
 
 
 @dataclass
@@ -76,8 +77,13 @@ class Stack:
 async def stack(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Stack]:
-    """SQLite runs with the in-process KV, PostgreSQL with Redis: the two real deployments."""
+    """SQLite runs with the in-process KV, PostgreSQL with Redis: the two real deployments.
+
+    The service listens on the port its settings name, so `SCRM_PUBLIC_URL` (the links in
+    notices, the staff login's redirect_uri) points at it.
+    """
     env = {
+        "SCRM_PORT": str(free_port()),
         "SCRM_VAR_DIR": str(tmp_path / "var"),
         "SCRM_DATABASE_URL": database_url,
         "SCRM_WORKER_CONCURRENCY": "0",
@@ -92,7 +98,7 @@ async def stack(
     settings = dataclasses.replace(
         settings, wecom=dataclasses.replace(settings.wecom, api_base=sandbox.url)
     )
-    server = TestServer(build_app(settings), host="127.0.0.1")
+    server = TestServer(build_app(settings), host="127.0.0.1", port=settings.port)
     await server.start_server()
     url = str(server.make_url("/wecom/callback"))
     sandbox.state.callback_url = url

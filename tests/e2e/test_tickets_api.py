@@ -25,7 +25,7 @@ async def test_create_numbers_lists_and_reads(stack: Stack) -> None:
     day = first["number"][2:10]
     assert first["number"] == f"T-{day}-0001" and second["number"] == f"T-{day}-0002"
     assert first["status"] == "open" and first["source"] == "api"
-    assert first["link"].endswith(f"/api/v1/tickets/{first['id']}")
+    assert first["link"] == f"{stack.settings.public_url}/s/tickets/{first['id']}"
 
     status, page = await stack.api("GET", "/api/v1/tickets?category=billing")
     assert status == 200 and [t["id"] for t in page["tickets"]] == [second["id"]]

@@ -42,7 +42,7 @@ async def test_scan_submit_assign_notify(stack: Stack) -> None:
     assert notice["touser"] == ["zhangsan"]
     content = notice["text"]["content"]
     assert "韩梅梅" in content and "138****5678" in content and PHONE not in content
-    assert f"/api/v1/leads/{lead.id}" in content
+    assert f"{stack.settings.public_url}/s/leads/{lead.id}" in content
     # A crash after the notice: the run is delivered again, the ledger answers instead.
     await HandlerRun.all().update(status="pending", next_attempt_at=0)
     await stack.drain()
