@@ -156,6 +156,30 @@ async def archive_channel(services: Services, channel: Channel) -> Channel:
     return await Channel.get(id=channel.id)
 
 
+def form_url(services: Services, channel: Channel) -> str:
+    """The public page a form channel's code opens: ``{SCRM_PUBLIC_URL}/c/{state}``."""
+    return f"{services.settings.public_url}/c/{channel.state}"
+
+
+async def code_png(services: Services, channel: Channel) -> bytes:
+    """The channel's code as a PNG: a form channel's opens its form page, others are WeCom's."""
+    if channel.kind == "form":  # the code opens the public form page, not WeCom's way
+        return qr.code_png(form_url(services, channel))
+    return await fetch_code(services, channel)
+
+
+async def code_text(services: Services, channel: Channel) -> str:
+    """What the channel's code says (for the SVG): the form page, or what WeCom's image holds."""
+    if channel.kind == "form":
+        return form_url(services, channel)
+    if channel.qr_text is None:
+        await fetch_code(services, channel)
+        channel = await Channel.get(id=channel.id)
+    if channel.qr_text is None:
+        raise ApiError(502, "wecom_error", "WeCom's code image holds no readable QR code")
+    return channel.qr_text
+
+
 async def fetch_code(services: Services, channel: Channel) -> bytes:
     """WeCom's image of the code: fetched once through the adapter, then kept on the channel.
 
