@@ -116,6 +116,8 @@ async def update_channel(services: Services, channel: Channel, data: object) -> 
     if "tags" in changed:
         fields["tags"] = await resolve_tags(services, spec.tags)
     if changed & {"staff", "rotation", "skip_verify"} and channel.config_id:
+        if len(spec.everyone) > 1 >= len(spec_of(channel).everyone):
+            await _refuse_growing_a_single_code(services, channel, changed)
         rotation = spec.rotation
         plan = rot.plan(rotation, spec.staff, await adds_today(channel, rotation, now), now)
         await wecom(
@@ -139,6 +141,25 @@ async def update_channel(services: Services, channel: Channel, data: object) -> 
     }
     await Channel.filter(id=channel.id).update(**fields)
     return await Channel.get(id=channel.id)
+
+
+async def _refuse_growing_a_single_code(
+    services: Services, channel: Channel, changed: set[str]
+) -> None:
+    """A code made for one member (WeCom's type 1, 单人) never takes several: say so, as a 422.
+
+    WeCom fixes a way's type at creation (`update_contact_way` has no ``type``) and refuses
+    several users on a type-1 way; a channel that shrank to one member keeps its type 2.
+    """
+    way = await wecom("get_contact_way", services.wecom.get_contact_way(channel.config_id or ""))
+    if way.get("type") == 1:
+        raise ApiError(
+            422,
+            "invalid",
+            f"channel {channel.id}'s code was made for one member (a WeCom 单人 code) and cannot "
+            "take several; create a new channel for several members",
+            "staff" if "staff" in changed else "rotation",
+        )
 
 
 async def archive_channel(services: Services, channel: Channel) -> Channel:

@@ -135,6 +135,27 @@ async def test_patch_refused_by_wecom_changes_nothing(stack: Stack) -> None:
     assert after == channel
 
 
+async def test_a_code_made_for_one_member_cannot_take_several(stack: Stack) -> None:
+    """WeCom fixes a way's type at creation: a precise 422 naming staff, not WeCom's 40058."""
+    for userid in ("zhangsan", "lisi", "wangwu"):
+        stack.sandbox.state.add_staff(userid)
+    _, single = await create(stack, staff=["zhangsan"])
+    path = f"/api/v1/channels/{single['id']}"
+    status, body = await stack.api("PATCH", path, json={"staff": ["zhangsan", "lisi"]})
+    assert (status, body["error"]["field"]) == (422, "staff"), body
+    assert "one member" in body["error"]["message"]
+    assert stack.sandbox_calls("update_contact_way") == []
+    assert (await stack.api("GET", path))[1] == single
+    status, swapped = await stack.api("PATCH", path, json={"staff": ["lisi"]})  # one for one
+    assert (status, swapped["active_staff"]) == (200, ["lisi"])
+    # A code made for several that shrank to one grows again.
+    _, several = await create(stack, staff=["zhangsan", "lisi"])
+    path = f"/api/v1/channels/{several['id']}"
+    assert (await stack.api("PATCH", path, json={"staff": ["lisi"]}))[0] == 200
+    status, grown = await stack.api("PATCH", path, json={"staff": ["lisi", "wangwu"]})
+    assert (status, grown["active_staff"]) == (200, ["lisi", "wangwu"]), grown
+
+
 async def test_patch_cannot_change_state(stack: Stack) -> None:
     stack.sandbox.state.add_staff("zhangsan")
     _, channel = await create(stack)
