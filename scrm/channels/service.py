@@ -55,7 +55,8 @@ async def resolve_tags(services: Services, tags: tuple[TagName, ...]) -> list[di
             raise ApiError(
                 502, "wecom_error", f"add_corp_tag for tag {tag.name!r}: {exc.outcome}"
             ) from None
-        resolved.append({**tag.to_json(), "tag_id": corp_tag.tag_id})
+        # The group the tag is in, also when none was named (WeCom's, or the default group).
+        resolved.append({**tag.to_json(), "group": corp_tag.group_name, "tag_id": corp_tag.tag_id})
     return resolved
 
 

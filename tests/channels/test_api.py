@@ -40,6 +40,18 @@ async def test_create_calls_add_contact_way_and_stores_the_channel(stack: Stack)
     assert (status, again) == (200, channel)
 
 
+async def test_a_tag_named_without_a_group_shows_the_group_it_is_in(stack: Stack) -> None:
+    """Created in the default group (自动标签) when missing: the channel says so, not null."""
+    stack.sandbox.state.add_staff("zhangsan")
+    stack.sandbox.state.add_tag_group("客户等级", ["VIP"])
+    status, channel = await create(stack, tags=["展会", "VIP"])
+    assert status == 201, channel
+    assert [(t["name"], t["group"]) for t in channel["tags"]] == [
+        ("展会", "自动标签"),
+        ("VIP", "客户等级"),
+    ]
+
+
 async def test_several_staff_make_a_type_2_way_and_a_generated_state(stack: Stack) -> None:
     for userid in ("zhangsan", "lisi"):
         stack.sandbox.state.add_staff(userid)
