@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from adapters.kv import MemoryKV
-from adapters.wecom import WeComClient
+from adapters.wecom import WeComClient, WeComError
 from config import Settings
 
 STAFF = ("zhangsan", "lisi")
@@ -33,6 +33,22 @@ async def simulate(settings: Settings, *, customers: int = 5, wait: float = 15.0
         return 2
     sandbox = f"http://127.0.0.1:{settings.sandbox_port}"
     service = f"http://{settings.host}:{settings.port}"
+    try:
+        return await _play(settings, sandbox, service, customers, wait)
+    except (aiohttp.ClientConnectorError, WeComError) as exc:
+        print(
+            f"simulate: cannot reach the service at {service} or its sandbox at {sandbox} "
+            f"({exc}); is `make run` running, and are SCRM_PORT and SCRM_SANDBOX_PORT the same "
+            "in this shell?",
+            file=sys.stderr,
+        )
+    except aiohttp.ClientResponseError as exc:
+        hint = " (the admin token must be the service's)" if exc.status == 401 else ""
+        print(f"simulate: {exc.request_info.url} answered {exc.status}{hint}", file=sys.stderr)
+    return 2
+
+
+async def _play(settings: Settings, sandbox: str, service: str, customers: int, wait: float) -> int:
     headers = {"Authorization": f"Bearer {settings.admin_token.value}"}
     async with aiohttp.ClientSession() as http:
         for userid in STAFF:
