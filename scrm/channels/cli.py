@@ -47,7 +47,7 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--welcome", help="the welcome message text")
     create.add_argument("--state", help="the contact-way state (generated when not given)")
     create.add_argument("--json", dest="spec", help="the whole channel as API JSON instead")
-    listing = actions.add_parser("list", help="list channels")
+    listing = actions.add_parser("list", help="list channels: id, state, name, staff, kind")
     listing.add_argument("--archived", action="store_true", help="include archived channels")
     code = actions.add_parser("qrcode", help="write a channel's code (PNG, poster or SVG)")
     code.add_argument("channel_id", type=int)
@@ -102,7 +102,7 @@ async def _list(args: argparse.Namespace) -> int:
         flags = " (default)" if channel.is_default else ""
         flags += " (archived)" if channel.archived else ""
         staff = ",".join(channel.active_staff or channel.staff or []) or "-"
-        print(f"{channel.id}\t{channel.state}\t{channel.name}{flags}\t{staff}")
+        print(f"{channel.id}\t{channel.state}\t{channel.name}{flags}\t{staff}\t{channel.kind}")
     return 0
 
 

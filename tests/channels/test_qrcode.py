@@ -154,6 +154,8 @@ async def test_the_cli_writes_a_form_channels_code_for_its_page(
     assert decode(png.read_bytes()) == [page]
     assert decode(poster.read_bytes()) == [page]
     assert svg.read_bytes() == qr.code_svg(page)
+    code, out, err = await run_cli(stack, "channels", "list")
+    assert code == 0 and f"{channel['state']}\t展会表单\tzhangsan,lisi\tform" in out, err
 
 
 async def test_the_cli_create_takes_json_alone_and_repeated_staff(stack: Stack) -> None:
