@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("sandbox", help="run only the WeCom sandbox")
     commands.add_parser("migrate", help="apply database migrations")
     sim = commands.add_parser("simulate", help="drive a scenario against a running service")
-    sim.add_argument("--customers", type=int, default=5)
+    sim.add_argument("--customers", type=int, default=5, help="how many scan (≥ 1; default 5)")
     autotag_cli.add_commands(commands)
     archive_cli.add_commands(commands)
     channels_cli.add_commands(commands)

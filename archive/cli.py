@@ -169,6 +169,11 @@ async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime, inbox: In
         print(token)
         return 0
     if action == "archive import":
+        try:
+            args.file.open("rb").close()
+        except OSError as exc:
+            print(f"archive import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
         report = await import_jsonl(runtime, args.file, inbox.store_many)
         await append_audit(
             runtime,
@@ -194,7 +199,13 @@ async def _dispatch(args: argparse.Namespace, runtime: ArchiveRuntime, inbox: In
                 f"newest checkpoint: {newest.seq}:{newest.digest().hex()} ({newest.day}); "
                 "keep it outside the database and pass it as --anchor later"
             )
-        print("archive verify: " + (f"{len(problems)} problems" if problems else "OK"))
+        else:  # nothing to anchor yet: say when there will be
+            print(
+                "no checkpoint signed yet: the service signs one daily "
+                "(`run.py archive sign-checkpoints` signs today's now); verify then prints it"
+            )
+        count = len(problems)
+        print("archive verify: " + (f"{count} problem{'s' * (count != 1)}" if count else "OK"))
         return 1 if problems else 0
     if action == "archive rotate-kek":
         return await _rotate(runtime, resume=args.resume)

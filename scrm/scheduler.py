@@ -8,6 +8,7 @@ scheduler, holds what is due, so a missed or doubled firing is harmless.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,19 @@ async def run_once_across_processes(services: Services, job: PeriodicJob) -> boo
     return True
 
 
+async def fire(services: Services, job: PeriodicJob) -> None:
+    """APScheduler's entry point: a firing the shutdown cancels is not an error to log.
+
+    Stopping the service cancels a job still running (its lease is released on the way out;
+    the database says what is still due, so the next start picks it up). Without this,
+    APScheduler logs the cancellation as a job failure with a traceback.
+    """
+    try:
+        await run_once_across_processes(services, job)
+    except asyncio.CancelledError:
+        log.info("job %s was stopped by the shutdown; it runs again after the next start", job.name)
+
+
 class Scheduler:
     """Owns the `AsyncIOScheduler`; `start` after the services exist, `stop` before they close."""
 
@@ -55,7 +69,7 @@ class Scheduler:
     def start(self) -> None:
         for job in self._jobs:
             self._scheduler.add_job(
-                run_once_across_processes,
+                fire,
                 "interval",
                 seconds=job.every_seconds,
                 args=(self._services, job),

@@ -9,13 +9,14 @@ API is read back until every customer is there with the right channel and tags.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import Any
 
 import aiohttp
 
 from adapters.kv import MemoryKV
-from adapters.wecom import WeComClient
+from adapters.wecom import WeComClient, WeComError
 from config import Settings
 
 STAFF = ("zhangsan", "lisi")
@@ -23,9 +24,31 @@ CHANNEL_STATE = "fair_2026"
 
 
 async def simulate(settings: Settings, *, customers: int = 5, wait: float = 15.0) -> int:
-    """Return 0 when the service recorded every simulated customer within ``wait`` seconds."""
+    """Return 0 when the service recorded every simulated customer within ``wait`` seconds.
+
+    The last customer deletes the staff member; the others (none when there is one) chat.
+    """
+    if customers < 1:
+        print("simulate: --customers must be at least 1", file=sys.stderr)
+        return 2
     sandbox = f"http://127.0.0.1:{settings.sandbox_port}"
     service = f"http://{settings.host}:{settings.port}"
+    try:
+        return await _play(settings, sandbox, service, customers, wait)
+    except (aiohttp.ClientConnectorError, WeComError) as exc:
+        print(
+            f"simulate: cannot reach the service at {service} or its sandbox at {sandbox} "
+            f"({exc}); is `make run` running, and are SCRM_PORT and SCRM_SANDBOX_PORT the same "
+            "in this shell?",
+            file=sys.stderr,
+        )
+    except aiohttp.ClientResponseError as exc:
+        hint = " (the admin token must be the service's)" if exc.status == 401 else ""
+        print(f"simulate: {exc.request_info.url} answered {exc.status}{hint}", file=sys.stderr)
+    return 2
+
+
+async def _play(settings: Settings, sandbox: str, service: str, customers: int, wait: float) -> int:
     headers = {"Authorization": f"Bearer {settings.admin_token.value}"}
     async with aiohttp.ClientSession() as http:
         for userid in STAFF:
@@ -50,9 +73,10 @@ async def simulate(settings: Settings, *, customers: int = 5, wait: float = 15.0
         await _wait_until_processed(http, service, headers, len(added) + 1, wait)
         await _ensure_demo_rule(http, service, headers)
         chats = _chats(added[:-1])
-        async with http.post(f"{service}/api/v1/messages", json=chats, headers=headers) as r:
-            r.raise_for_status()
-            print(f"customers sent {len(chats)} chat messages: {await r.json()}")
+        if chats:  # the one customer of `--customers 1` deleted the member: nobody chats
+            async with http.post(f"{service}/api/v1/messages", json=chats, headers=headers) as r:
+                r.raise_for_status()
+                print(f"customers sent {len(chats)} chat messages: {await r.json()}")
         stats = await _wait_until_processed(http, service, headers, len(added) + 1, wait)
         recorded = await _read_customers(http, service, headers, added)
     print(f"service recorded {len(recorded)}/{len(added)} customers; inbox: {stats}")

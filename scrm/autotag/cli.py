@@ -68,16 +68,24 @@ async def export_rules(file: str | None, fmt: str | None) -> int:
         else yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
     )
     if file:
-        Path(file).write_text(text, encoding="utf-8")  # noqa: ASYNC240 - CLI: nothing else runs
+        try:
+            Path(file).write_text(text, encoding="utf-8")  # noqa: ASYNC240 - CLI: nothing else runs
+        except OSError as exc:
+            print(f"cannot write {file}: {exc.strerror}", file=sys.stderr)
+            return 2
         print(f"exported {len(rules)} rules to {file}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
 
 
-def read_rules(path: Path) -> list[dict[str, Any]]:
+def _load(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
-    document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+
+
+def read_rules(path: Path) -> list[dict[str, Any]]:
+    document = _load(path)
     rules = document.get("rules") if isinstance(document, dict) else document
     if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
         raise ValueError("the file must hold a list of rules (or {rules: [...]})")
@@ -125,6 +133,17 @@ async def import_rules(path: Path, catalog: RuleCatalog) -> int:
     return 0
 
 
+def read_draft(path: Path) -> dict[str, Any]:
+    """The one rule of a draft file: the rule itself, or a list (or {rules: [...]}) of one."""
+    document = _load(path)
+    if isinstance(document, dict) and "rules" not in document:
+        return {k: v for k, v in document.items() if k != "id"}
+    rules = read_rules(path)
+    if len(rules) != 1:
+        raise ValueError(f"a draft file holds one rule, not {len(rules)}")
+    return {k: v for k, v in rules[0].items() if k != "id"}
+
+
 def _when(text: str) -> int:
     """Milliseconds from ``YYYY-MM-DD`` (UTC midnight) or a plain millisecond count."""
     if text.isascii() and text.isdigit():  # not ² or ١, which isdigit() also accepts
@@ -143,8 +162,7 @@ async def backtest_command(args: argparse.Namespace, settings: Settings, db: Dat
 
     if args.draft:
         try:
-            [data] = read_rules(Path(args.draft))
-            rule = parse_rule({k: v for k, v in data.items() if k != "id"}, 0)
+            rule = parse_rule(read_draft(Path(args.draft)), 0)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             print(f"cannot use {args.draft}: {exc}", file=sys.stderr)
             return 2
@@ -155,6 +173,9 @@ async def backtest_command(args: argparse.Namespace, settings: Settings, db: Dat
             return 2
         rule = rule_from_row(row)
     to_ms = args.to + 86_400_000 - 1 if args.to % 86_400_000 == 0 else args.to
+    if args.from_ > to_ms:
+        print("--from is after --to: no day to scan", file=sys.stderr)
+        return 2
     runtime = await open_archive(settings, db)
     with tqdm(desc=f"backtest {rule.name}", unit=" msg") as bar:
         report, _ = await backtest_rule(

@@ -100,7 +100,7 @@ async def ensure_tag(services: Services, name: str, group: str | None, *, cause:
             on_done=store,
         )
         if outcome.status == "done" and outcome.performed:
-            log.info("created corp tag in group %s for a rule", group_name)
+            log.info("created a corp tag in group %s", group_name)  # for a rule or a channel
         tag = await find_tag(name, group)
         if tag is None:
             gone = "failed: created, then no longer listed"  # an earlier run's, since deleted

@@ -17,8 +17,9 @@ from scrm.channels.rotation import DEFAULT_TIMEZONE
 from scrm.channels.service import (
     archive_channel,
     channel_json,
+    code_png,
+    code_text,
     create_channel,
-    fetch_code,
     update_channel,
 )
 from scrm.channels.spec import SpecError, parse_spec
@@ -82,7 +83,7 @@ async def delete(request: web.Request) -> web.Response:
 
 async def qrcode_png(request: web.Request) -> web.Response:
     channel = await _channel(request)
-    png = await _code_png(request, channel)
+    png = await code_png(request.app[SERVICES], channel)
     if _flag(request, "poster"):
         caption = request.query.get("caption")
         if caption is not None and (len(caption) > qr.CAPTION_MAX or not caption.isprintable()):
@@ -101,26 +102,8 @@ async def qrcode_png(request: web.Request) -> web.Response:
 
 async def qrcode_svg(request: web.Request) -> web.Response:
     channel = await _channel(request)
-    if channel.kind == "form":
-        return web.Response(
-            body=qr.code_svg(_form_url(request, channel)), content_type="image/svg+xml"
-        )
-    if channel.qr_text is None:
-        await _code_png(request, channel)
-        channel = await _channel(request)
-    if channel.qr_text is None:
-        raise ApiError(502, "wecom_error", "WeCom's code image holds no readable QR code")
-    return web.Response(body=qr.code_svg(channel.qr_text), content_type="image/svg+xml")
-
-
-async def _code_png(request: web.Request, channel: Channel) -> bytes:
-    if channel.kind == "form":  # the code opens the public form page, not WeCom's way
-        return qr.code_png(_form_url(request, channel))
-    return await fetch_code(request.app[SERVICES], channel)
-
-
-def _form_url(request: web.Request, channel: Channel) -> str:
-    return f"{request.app[SERVICES].settings.public_url}/c/{channel.state}"
+    text = await code_text(request.app[SERVICES], channel)
+    return web.Response(body=qr.code_svg(text), content_type="image/svg+xml")
 
 
 async def stats_one(request: web.Request) -> web.Response:

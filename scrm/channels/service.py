@@ -55,7 +55,8 @@ async def resolve_tags(services: Services, tags: tuple[TagName, ...]) -> list[di
             raise ApiError(
                 502, "wecom_error", f"add_corp_tag for tag {tag.name!r}: {exc.outcome}"
             ) from None
-        resolved.append({**tag.to_json(), "tag_id": corp_tag.tag_id})
+        # The group the tag is in, also when none was named (WeCom's, or the default group).
+        resolved.append({**tag.to_json(), "group": corp_tag.group_name, "tag_id": corp_tag.tag_id})
     return resolved
 
 
@@ -116,6 +117,8 @@ async def update_channel(services: Services, channel: Channel, data: object) -> 
     if "tags" in changed:
         fields["tags"] = await resolve_tags(services, spec.tags)
     if changed & {"staff", "rotation", "skip_verify"} and channel.config_id:
+        if len(spec.everyone) > 1 >= len(spec_of(channel).everyone):
+            await _refuse_growing_a_single_code(services, channel, changed)
         rotation = spec.rotation
         plan = rot.plan(rotation, spec.staff, await adds_today(channel, rotation, now), now)
         await wecom(
@@ -141,6 +144,25 @@ async def update_channel(services: Services, channel: Channel, data: object) -> 
     return await Channel.get(id=channel.id)
 
 
+async def _refuse_growing_a_single_code(
+    services: Services, channel: Channel, changed: set[str]
+) -> None:
+    """A code made for one member (WeCom's type 1, 单人) never takes several: say so, as a 422.
+
+    WeCom fixes a way's type at creation (`update_contact_way` has no ``type``) and refuses
+    several users on a type-1 way; a channel that shrank to one member keeps its type 2.
+    """
+    way = await wecom("get_contact_way", services.wecom.get_contact_way(channel.config_id or ""))
+    if way.get("type") == 1:
+        raise ApiError(
+            422,
+            "invalid",
+            f"channel {channel.id}'s code was made for one member (a WeCom 单人 code) and cannot "
+            "take several; create a new channel for several members",
+            "staff" if "staff" in changed else "rotation",
+        )
+
+
 async def archive_channel(services: Services, channel: Channel) -> Channel:
     """Delete the way in WeCom and keep the channel, archived (its links stay)."""
     if channel.is_default:
@@ -154,6 +176,30 @@ async def archive_channel(services: Services, channel: Channel) -> Channel:
         archived=True, archived_at=now, updated_at=now, next_change_at=None
     )
     return await Channel.get(id=channel.id)
+
+
+def form_url(services: Services, channel: Channel) -> str:
+    """The public page a form channel's code opens: ``{SCRM_PUBLIC_URL}/c/{state}``."""
+    return f"{services.settings.public_url}/c/{channel.state}"
+
+
+async def code_png(services: Services, channel: Channel) -> bytes:
+    """The channel's code as a PNG: a form channel's opens its form page, others are WeCom's."""
+    if channel.kind == "form":  # the code opens the public form page, not WeCom's way
+        return qr.code_png(form_url(services, channel))
+    return await fetch_code(services, channel)
+
+
+async def code_text(services: Services, channel: Channel) -> str:
+    """What the channel's code says (for the SVG): the form page, or what WeCom's image holds."""
+    if channel.kind == "form":
+        return form_url(services, channel)
+    if channel.qr_text is None:
+        await fetch_code(services, channel)
+        channel = await Channel.get(id=channel.id)
+    if channel.qr_text is None:
+        raise ApiError(502, "wecom_error", "WeCom's code image holds no readable QR code")
+    return channel.qr_text
 
 
 async def fetch_code(services: Services, channel: Channel) -> bytes:

@@ -61,6 +61,7 @@ def _target(request: web.Request, kind: str, data: dict[str, Any], row: GroupCha
     if field and (field in data or creating):
         value = api.text(data, field, limit=64, required=True)
         row.target = value or ""
+        row.last_error = None  # type: ignore[assignment]  # the error was the old destination's
     if kind == "email" and ("to" in data or creating):
         to = data.get("to")
         if (
@@ -70,6 +71,7 @@ def _target(request: web.Request, kind: str, data: dict[str, Any], row: GroupCha
         ):
             raise ApiError(422, "invalid", "to must be a list of 1..20 email addresses", "to")
         row.target = json.dumps(to)
+        row.last_error = None  # type: ignore[assignment]
 
 
 async def create_channel(request: web.Request) -> web.Response:

@@ -146,6 +146,10 @@ async def _send(services: Services, channel: GroupChannel, batch: Sequence[Ticke
     limit = ROBOT_MAX_BYTES if channel.kind == "robot" else APP_MAX_BYTES
     text = merge([notice.text for notice in batch], [numbers[n.ticket_id] for n in batch], limit)
     kind = EFFECT_KINDS[channel.kind]
+    if channel.kind == "email" and (services.tickets is None or services.tickets.mailer is None):
+        # Known before any call: nothing was sent (not `unknown`, which asks an operator to look).
+        await _undeliverable(services, channel, batch, "no SMTP server configured (SCRM_SMTP_HOST)")
+        return True
 
     async def call() -> None:
         await _deliver(services, channel, text, numbers.values())
@@ -215,6 +219,15 @@ async def _settle(
         channel.updated_at = services.clock()
         await channel.save(update_fields=["last_error", "updated_at"])
     return outcome.status == "failed"  # an unknown outcome: stop and look before going on
+
+
+async def _undeliverable(
+    services: Services, channel: GroupChannel, batch: Sequence[TicketNotice], reason: str
+) -> None:
+    await _mark(services, batch, "failed", {"channel": channel.name, "error": reason})
+    channel.last_error = reason
+    channel.updated_at = services.clock()
+    await channel.save(update_fields=["last_error", "updated_at"])
 
 
 async def _mark(services: Services, batch: Sequence[TicketNotice], status: str, data: dict) -> None:

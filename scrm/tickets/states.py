@@ -27,7 +27,7 @@ class TransitionNotAllowed(Exception):
     def __init__(self, current: str, to: str) -> None:
         self.current, self.to, self.allowed = current, to, TRANSITIONS.get(current, ())
         allowed = ", ".join(self.allowed) or "nothing"
-        super().__init__(f"a {current} ticket cannot become {to}; allowed: {allowed}")
+        super().__init__(f"a ticket in status {current} cannot become {to}; allowed: {allowed}")
 
 
 def check_transition(current: str, to: str) -> str:

@@ -146,3 +146,29 @@ async def test_verify_names_every_damaged_record(
     out = capsys.readouterr().out
     for fragment in expected:
         assert fragment in out, out
+
+
+async def test_import_of_a_missing_file_is_one_line(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run(settings, "archive", "import", str(tmp_path / "nope.jsonl")) == 2
+    err = capsys.readouterr().err
+    assert f"archive import: cannot read {tmp_path / 'nope.jsonl'}" in err
+
+
+async def test_verify_without_a_checkpoint_says_how_to_get_one(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: keep the `newest checkpoint` line verify prints; before the first one, say why."""
+    lines = [json.dumps(text_message("m1", "line 1", msgtime=NOV_2025))]
+    assert (
+        await run(settings, "archive", "import", str(write_lines(tmp_path / "a.jsonl", lines))) == 0
+    )
+    capsys.readouterr()
+    assert await run(settings, "archive", "verify") == 0
+    out = capsys.readouterr().out
+    assert "no checkpoint signed yet" in out and "archive sign-checkpoints" in out
+    assert await run(settings, "archive", "sign-checkpoints") == 0
+    assert await run(settings, "archive", "verify") == 0
+    out = capsys.readouterr().out
+    assert "newest checkpoint: " in out and "no checkpoint" not in out

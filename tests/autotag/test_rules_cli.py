@@ -69,3 +69,35 @@ def test_an_invalid_rule_imports_nothing(env: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "rule 2: keywords_any[0]" in err and "nothing was imported" in err
     assert asyncio.run(names(env)) == []
+
+
+def test_export_to_an_unwritable_path_says_so(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run.main(["rules", "export", str(env / "no-such-dir" / "rules.yaml")]) == 2
+    assert "cannot write" in capsys.readouterr().err  # a line, not a traceback
+
+
+def test_backtest_takes_a_draft_file_holding_one_rule(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--draft` is "a file holding one rule": the rule itself, as one writes it."""
+    draft = env / "draft.yaml"
+    draft.write_text(yaml.safe_dump(RULES["rules"][0], allow_unicode=True))
+    day = ["--from", "2026-11-30", "--to", "2026-11-30"]
+    assert run.main(["rules", "backtest", "--draft", str(draft), *day]) == 0
+    assert json.loads(capsys.readouterr().out)["messages_scanned"] == 0
+    draft.write_text(yaml.safe_dump(RULES, allow_unicode=True))  # two rules: which one?
+    assert run.main(["rules", "backtest", "--draft", str(draft), *day]) == 2
+    assert "holds one rule, not 2" in capsys.readouterr().err
+
+
+def test_backtest_refuses_a_period_that_ends_before_it_starts(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    draft = env / "draft.yaml"
+    draft.write_text(yaml.safe_dump(RULES["rules"][0], allow_unicode=True))
+    period = ["--from", "2026-12-30", "--to", "2026-11-30"]
+    assert run.main(["rules", "backtest", "--draft", str(draft), *period]) == 2
+    captured = capsys.readouterr()
+    assert "--from is after --to" in captured.err and captured.out == ""

@@ -40,6 +40,18 @@ async def test_create_calls_add_contact_way_and_stores_the_channel(stack: Stack)
     assert (status, again) == (200, channel)
 
 
+async def test_a_tag_named_without_a_group_shows_the_group_it_is_in(stack: Stack) -> None:
+    """Created in the default group (自动标签) when missing: the channel says so, not null."""
+    stack.sandbox.state.add_staff("zhangsan")
+    stack.sandbox.state.add_tag_group("客户等级", ["VIP"])
+    status, channel = await create(stack, tags=["展会", "VIP"])
+    assert status == 201, channel
+    assert [(t["name"], t["group"]) for t in channel["tags"]] == [
+        ("展会", "自动标签"),
+        ("VIP", "客户等级"),
+    ]
+
+
 async def test_several_staff_make_a_type_2_way_and_a_generated_state(stack: Stack) -> None:
     for userid in ("zhangsan", "lisi"):
         stack.sandbox.state.add_staff(userid)
@@ -133,6 +145,27 @@ async def test_patch_refused_by_wecom_changes_nothing(stack: Stack) -> None:
     assert status == 502 and "40003" in body["error"]["message"]
     _, after = await stack.api("GET", f"/api/v1/channels/{channel['id']}")
     assert after == channel
+
+
+async def test_a_code_made_for_one_member_cannot_take_several(stack: Stack) -> None:
+    """WeCom fixes a way's type at creation: a precise 422 naming staff, not WeCom's 40058."""
+    for userid in ("zhangsan", "lisi", "wangwu"):
+        stack.sandbox.state.add_staff(userid)
+    _, single = await create(stack, staff=["zhangsan"])
+    path = f"/api/v1/channels/{single['id']}"
+    status, body = await stack.api("PATCH", path, json={"staff": ["zhangsan", "lisi"]})
+    assert (status, body["error"]["field"]) == (422, "staff"), body
+    assert "one member" in body["error"]["message"]
+    assert stack.sandbox_calls("update_contact_way") == []
+    assert (await stack.api("GET", path))[1] == single
+    status, swapped = await stack.api("PATCH", path, json={"staff": ["lisi"]})  # one for one
+    assert (status, swapped["active_staff"]) == (200, ["lisi"])
+    # A code made for several that shrank to one grows again.
+    _, several = await create(stack, staff=["zhangsan", "lisi"])
+    path = f"/api/v1/channels/{several['id']}"
+    assert (await stack.api("PATCH", path, json={"staff": ["lisi"]}))[0] == 200
+    status, grown = await stack.api("PATCH", path, json={"staff": ["lisi", "wangwu"]})
+    assert (status, grown["active_staff"]) == (200, ["lisi", "wangwu"]), grown
 
 
 async def test_patch_cannot_change_state(stack: Stack) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Any
 import zxingcpp
 from PIL import Image
 
+from scrm.channels import qr
 from scrm.channels.models import Channel
 from tests.e2e.conftest import Stack
+from tests.leads.flows import form_channel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,13 +86,14 @@ async def test_the_default_channel_has_no_code(stack: Stack) -> None:
     assert (status, body["error"]["code"]) == (404, "not_found")
 
 
-async def run_cli(stack: Stack, *args: str) -> tuple[int, str, str]:
+async def run_cli(stack: Stack, *args: str, **extra_env: str) -> tuple[int, str, str]:
     env = {
         **os.environ,
         "SCRM_DATABASE_URL": stack.settings.database_url,
         "SCRM_VAR_DIR": str(stack.settings.var_dir),
         "SCRM_WECOM_API_BASE": stack.sandbox.url,
         "SCRM_LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     env.pop("SCRM_REDIS_URL", None)
     process = await asyncio.create_subprocess_exec(
@@ -126,3 +130,57 @@ async def test_the_cli_creates_lists_and_writes_codes(stack: Stack, tmp_path: Pa
     assert decode(poster.read_bytes()) == [channel.qr_code]
     code, _, err = await run_cli(stack, "channels", "create", "--name", "x", "--staff", "ghost")
     assert code == 1 and "40003" in err
+
+
+async def test_the_cli_writes_a_form_channels_code_for_its_page(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Like the API: a form channel's code opens {SCRM_PUBLIC_URL}/c/{state}, not WeCom's way."""
+    channel = await form_channel(stack)
+    page = f"https://scrm.example.com/c/{channel['state']}"
+    png, poster, svg = tmp_path / "form.png", tmp_path / "poster.png", tmp_path / "form.svg"
+    for out, flags in ((png, ()), (poster, ("--poster",)), (svg, ("--svg",))):
+        code, _, err = await run_cli(
+            stack,
+            "channels",
+            "qrcode",
+            str(channel["id"]),
+            "--out",
+            str(out),
+            *flags,
+            SCRM_PUBLIC_URL="https://scrm.example.com",
+        )
+        assert code == 0, err
+    assert decode(png.read_bytes()) == [page]
+    assert decode(poster.read_bytes()) == [page]
+    assert svg.read_bytes() == qr.code_svg(page)
+    code, out, err = await run_cli(stack, "channels", "list")
+    assert code == 0 and f"{channel['state']}\t展会表单\tzhangsan,lisi\tform" in out, err
+
+
+async def test_the_cli_create_takes_json_alone_and_repeated_staff(stack: Stack) -> None:
+    for userid in ("zhangsan", "lisi"):
+        stack.sandbox.state.add_staff(userid)
+    spec = json.dumps({"name": "广告", "staff": ["zhangsan"], "state": "ad_1"})
+    code, _, err = await run_cli(stack, "channels", "create", "--json", spec)
+    assert code == 0, err
+    assert (await Channel.get(state="ad_1")).staff == ["zhangsan"]
+    code, _, err = await run_cli(
+        stack, "channels", "create", "--name", "柜台", "--staff", "zhangsan", "--staff", "lisi,",
+        "--state", "counter_1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert (await Channel.get(state="counter_1")).staff == ["zhangsan", "lisi"]
+
+
+async def test_the_cli_says_what_is_wrong_without_a_traceback(stack: Stack) -> None:
+    stack.sandbox.state.add_staff("zhangsan")
+    code, _, err = await run_cli(stack, "channels", "create", "--json", "{bad")
+    assert code == 1 and "--json is not valid JSON" in err and "Traceback" not in err
+    code, _, err = await run_cli(stack, "channels", "create", "--name", "x")
+    assert code == 1 and "--name and --staff are required" in err and "Traceback" not in err
+    channel = await make_channel(stack)
+    code, _, err = await run_cli(
+        stack, "channels", "qrcode", str(channel["id"]), "--out", "/nonexistent/dir/x.png"
+    )
+    assert code == 1 and "cannot write /nonexistent/dir/x.png" in err and "Traceback" not in err

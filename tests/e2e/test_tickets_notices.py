@@ -281,3 +281,38 @@ async def test_a_ring_that_cannot_be_stored_loses_no_notice(stack: Stack) -> Non
     await ticket_notices(services)  # the notices job finds what is pending
     [call] = robot_calls(stack)
     assert call.errcode == 0 and created["number"] in call.json["markdown"]["content"]
+
+
+async def test_an_email_channel_without_an_smtp_server_fails_plainly(stack: Stack) -> None:
+    """Nothing was sent and that is known: `notice_failed` naming the setting, not `unknown`."""
+    runtime = stack.server.app[SERVICES].tickets
+    assert runtime is not None and runtime.mailer is None  # SCRM_SMTP_HOST unset
+    body = {"name": "邮件", "kind": "email", "to": ["duty@example.com"]}
+    channel = (await post(stack, "/api/v1/group-channels", body))["id"]
+    await post(stack, "/api/v1/routes", {"name": "m", "default": True, "channels": [channel]})
+    created = await post(
+        stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P1"}
+    )
+    await stack.drain()
+    _, one = await stack.api("GET", f"/api/v1/tickets/{created['id']}")
+    assert [e["kind"] for e in one["timeline"]] == ["created", "notice_failed"]
+    assert "SCRM_SMTP_HOST" in one["timeline"][-1]["data"]["error"]
+    _, shown = await stack.api("GET", f"/api/v1/group-channels/{channel}")
+    assert "SCRM_SMTP_HOST" in shown["last_error"]
+    _, effects = await stack.api("GET", "/api/v1/effects?status=unknown")
+    assert effects["effects"] == []
+
+
+async def test_a_new_chatid_clears_the_old_destinations_error(stack: Stack) -> None:
+    body = {"name": "客服群", "kind": "appchat", "chatid": "no-such-chat"}
+    channel = (await post(stack, "/api/v1/group-channels", body))["id"]
+    await post(stack, "/api/v1/routes", {"name": "a", "default": True, "channels": [channel]})
+    await post(stack, "/api/v1/tickets", {"title": "t", "category": "c", "priority": "P1"})
+    await stack.drain()
+    _, shown = await stack.api("GET", f"/api/v1/group-channels/{channel}")
+    assert "86003" in shown["last_error"]
+    chatid = stack.sandbox.state.add_appchat(None, "客服群", [])
+    status, shown = await stack.api(
+        "PATCH", f"/api/v1/group-channels/{channel}", json={"chatid": chatid}
+    )
+    assert status == 200 and shown["chatid"] == chatid and shown["last_error"] is None

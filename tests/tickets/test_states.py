@@ -43,6 +43,15 @@ def test_every_pair(current: str, to: str) -> None:
         assert allowed in str(caught.value)
 
 
+def test_the_refusal_reads_as_english() -> None:
+    """Not "a assigned ticket": the status is named as such, whatever its first letter."""
+    with pytest.raises(TransitionNotAllowed) as caught:
+        check_transition("assigned", "resolved")
+    assert str(caught.value) == (
+        "a ticket in status assigned cannot become resolved; allowed: in_progress, open, closed"
+    )
+
+
 def test_the_table_lists_every_status() -> None:
     assert set(TRANSITIONS) == set(STATUSES)
     assert {pair for pair in ALLOWED} == {(a, b) for a, tos in TRANSITIONS.items() for b in tos}
