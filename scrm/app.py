@@ -29,7 +29,7 @@ from archive.runtime import open_archive
 from callbacks.crypto import CallbackCrypto
 from callbacks.intake import WeComCallbackView
 from config import Settings
-from scrm.api import customers, events, health, messages, openapi
+from scrm.api import customers, events, health, malformed, messages, openapi
 from scrm.api.auth import bearer_auth
 from scrm.api.errors import error_middleware
 from scrm.appkeys import DISPATCHER, INBOX, SERVICES
@@ -116,6 +116,7 @@ def create_app(
         # Each resource is released in reverse order, also when a later one fails to open
         # (a missing archive KEK must not leave the database thread keeping the process up).
         async with contextlib.AsyncExitStack() as opened:
+            opened.callback(malformed.attach(count_error))
             await open_database(settings.database_url)
             opened.push_async_callback(close_database)
             opened.push_async_callback(kv.close)

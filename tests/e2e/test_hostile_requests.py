@@ -143,3 +143,23 @@ def test_an_exception_quoting_a_request_cannot_start_a_line() -> None:
     assert lines[0] == "ERROR failed on /p\\r\\nINFO forged"
     assert [line for line in lines if line.startswith("INFO")] == []
     assert "| INFO admin logged in" in lines
+
+
+async def test_raw_utf8_in_a_url_is_a_counted_400_warning_not_an_error_traceback(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    host, port = stack.server.host, stack.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        "GET /api/v1/leads?q=王小明 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"400"
+    served = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert served and all(r.levelno == logging.WARNING and not r.exc_info for r in served)
+    assert "malformed HTTP request" in served[0].getMessage()
+    assert stack.metric("scrm_api_errors_total", {"status": "400", "code": "malformed_http"}) == 1
