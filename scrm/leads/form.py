@@ -94,7 +94,7 @@ def check_submission(
         values[f.key] = value
         if not value:
             if f.required:
-                errors[f.key] = f"请填写{f.label}"
+                errors[f.key] = f"请选择{f.label}" if f.type == "choice" else f"请填写{f.label}"
             continue
         if len(value) > TEXT_MAX:
             errors[f.key] = f"{f.label}最多 {TEXT_MAX} 个字"

@@ -7,6 +7,7 @@ see them. Queued rows are merged into one message per send (`notify.flush`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +132,15 @@ def truncate_bytes(text: str, limit: int, marker: str = "…") -> str:
         return text
     room = limit - len(marker.encode())
     return data[:room].decode("utf-8", errors="ignore") + marker
+
+
+MENTION = re.compile(r"<@([^<>\s]+)>")
+
+
+def for_channel(text: str, kind: str) -> str:
+    """A notice as the channel shows it: ``<@userid>`` mentions a member only in a group
+    robot's markdown; an app message, an app chat or an email would print it literally."""
+    return text if kind == "robot" else MENTION.sub(r"@\1", text)
 
 
 def merge(texts: Sequence[str], numbers: Sequence[str], limit: int) -> str:

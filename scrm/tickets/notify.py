@@ -25,7 +25,7 @@ from scrm.effects import EffectBusy, Outcome, effect_key
 from scrm.services import Services
 from scrm.tickets.keys import open_webhook_key
 from scrm.tickets.models import GroupChannel, Ticket, TicketEvent, TicketNotice
-from scrm.tickets.notices import merge
+from scrm.tickets.notices import for_channel, merge
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ async def _send(services: Services, channel: GroupChannel, batch: Sequence[Ticke
     assert key is not None
     numbers = await _numbers(batch)
     limit = ROBOT_MAX_BYTES if channel.kind == "robot" else APP_MAX_BYTES
-    text = merge([notice.text for notice in batch], [numbers[n.ticket_id] for n in batch], limit)
+    texts = [for_channel(notice.text, channel.kind) for notice in batch]
+    text = merge(texts, [numbers[n.ticket_id] for n in batch], limit)
     kind = EFFECT_KINDS[channel.kind]
     if channel.kind == "email" and (services.tickets is None or services.tickets.mailer is None):
         # Known before any call: nothing was sent (not `unknown`, which asks an operator to look).

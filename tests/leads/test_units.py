@@ -198,3 +198,10 @@ def test_bad_hours_name_the_field(assignment: dict[str, Any], field: str) -> Non
     with pytest.raises(FormError) as caught:
         parse_form_options({"assignment": assignment})
     assert caught.value.field == field
+
+
+def test_a_required_choice_left_empty_asks_to_choose() -> None:
+    region = {"key": "region", "label": "地区", "type": "choice", "choices": ["华东"]}
+    fields = form_fields(parse_form_options({"fields": ["phone", {**region, "required": True}]}))
+    _, errors = check_submission(fields, {"phone": "13812345678", "region": ""})
+    assert errors == {"region": "请选择地区"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scrm.tickets.notices import merge, truncate_bytes
+from scrm.tickets.notices import for_channel, merge, truncate_bytes
 
 
 def test_truncate_at_a_character_boundary() -> None:
@@ -25,3 +25,10 @@ def test_merge_names_every_ticket_even_when_cut() -> None:
 
 def test_one_notice_is_sent_as_it_is() -> None:
     assert merge(["a"], ["T-1"], 4096) == "a"
+
+
+def test_a_mention_is_robot_markdown_only() -> None:
+    text = "【P0】T-20261130-0001 工单分派 → <@zhangsan>"
+    assert for_channel(text, "robot") == text
+    for kind in ("appchat", "user", "email"):
+        assert for_channel(text, kind) == "【P0】T-20261130-0001 工单分派 → @zhangsan"
