@@ -7,6 +7,7 @@ deterministic and nothing sleeps.
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,6 @@ from scrm.events.worker import Worker
 from scrm.sandbox.app import SandboxServer
 from scrm.sandbox.config import SandboxConfig
 from scrm.sandbox.sender import CallbackSender
-from tests.e2e.processes import free_port
 
 
 @dataclass
@@ -80,10 +80,15 @@ async def stack(
     """SQLite runs with the in-process KV, PostgreSQL with Redis: the two real deployments.
 
     The service listens on the port its settings name, so `SCRM_PUBLIC_URL` (the links in
-    notices, the staff login's redirect_uri) points at it.
+    notices, the staff login's redirect_uri) points at it. The socket is bound first and
+    handed to the server: a port looked up free and bound later can be taken in between (by
+    another test run, or by an outgoing connection's ephemeral port).
     """
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind(("127.0.0.1", 0))
     env = {
-        "SCRM_PORT": str(free_port()),
+        "SCRM_PORT": str(listening.getsockname()[1]),
         "SCRM_VAR_DIR": str(tmp_path / "var"),
         "SCRM_DATABASE_URL": database_url,
         "SCRM_WORKER_CONCURRENCY": "0",
@@ -98,7 +103,12 @@ async def stack(
     settings = dataclasses.replace(
         settings, wecom=dataclasses.replace(settings.wecom, api_base=sandbox.url)
     )
-    server = TestServer(build_app(settings), host="127.0.0.1", port=settings.port)
+    server = TestServer(
+        build_app(settings),
+        host="127.0.0.1",
+        port=settings.port,
+        socket_factory=lambda host, port, family: listening,
+    )
     await server.start_server()
     url = str(server.make_url("/wecom/callback"))
     sandbox.state.callback_url = url
