@@ -1,0 +1,165 @@
+"""Scratch databases for tests: migrated once per session, copied per test, dropped off the
+critical path.
+
+Migrating an empty database runs every aerich migration (about a second per test on a busy
+machine), so the suite migrates one SQLite file and one PostgreSQL template database per
+session and gives each test its own copy: a file copy, or ``CREATE DATABASE … TEMPLATE``. A
+copy is what the migrations would have produced; the service still runs `migrate` on it at
+start (a no-op), and a test that needs an empty database asks for one (`postgres_url`).
+
+``DROP DATABASE`` waits for a checkpoint (half a second or more while other work writes), so
+the databases a test used are dropped by a background thread while the next test runs; the
+session waits for the last drop before it ends, and a failed drop fails it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrm.db import migrate
+from scrm.sqlite_files import FILE_MODE
+
+
+def scratch_name(kind: str = "t") -> str:
+    return f"scrm_{kind}_" + uuid.uuid4().hex[:12]
+
+
+def database_url(server_url: str, name: str) -> str:
+    return urlsplit(server_url)._replace(path="/" + name).geturl()
+
+
+async def create_postgres(server_url: str, name: str, template: str | None = None) -> None:
+    import asyncpg
+
+    clause = f' TEMPLATE "{template}"' if template else ""
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"{clause}')
+    finally:
+        await admin.close()
+
+
+class Dropper:
+    """Drops PostgreSQL databases in a thread of its own, several at once.
+
+    Each ``DROP DATABASE`` waits for a checkpoint, and drops waiting together share one, so
+    the thread drops whatever has queued up (up to `BATCH`) concurrently.
+    """
+
+    BATCH = 8
+
+    def __init__(self, server_url: str) -> None:
+        self._server_url = server_url
+        self._names: queue.Queue[str | None] = queue.Queue()
+        self.errors: list[str] = []
+        self._admins: list[Any] = []  # asyncpg connections, opened by the thread
+        self._thread = threading.Thread(target=self._run, name="scratch-db-dropper", daemon=True)
+        self._thread.start()
+
+    def drop(self, name: str) -> None:
+        self._names.put(name)
+
+    def close(self) -> None:
+        """Wait for every drop handed in so far."""
+        self._names.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            closing = False
+            while not closing:
+                batch = [self._names.get()]
+                while len(batch) < self.BATCH and not self._names.empty():
+                    batch.append(self._names.get_nowait())
+                closing = None in batch  # the last item: nothing is queued after it
+                names = [name for name in batch if name is not None]
+                loop.run_until_complete(self._drop_all(names))
+            for admin in self._admins:
+                loop.run_until_complete(admin.close())
+        finally:
+            loop.close()
+
+    async def _drop_all(self, names: list[str]) -> None:
+        import asyncpg
+
+        try:
+            while len(self._admins) < len(names):
+                self._admins.append(await asyncpg.connect(self._server_url))
+        except Exception as exc:
+            self.errors.append(f"connecting to drop {names}: {type(exc).__name__}: {exc}")
+            return
+        results = await asyncio.gather(
+            *(
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                for admin, name in zip(self._admins, names, strict=False)
+            ),
+            return_exceptions=True,
+        )
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                self.errors.append(f"DROP DATABASE {name}: {type(result).__name__}: {result}")
+
+
+class ScratchDatabases:
+    """The session's migrated templates and the drops still to do."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._sqlite_template: Path | None = None
+        self._postgres_templates: dict[str, str] = {}  # server URL → template database
+        self._droppers: dict[str, Dropper] = {}
+
+    async def sqlite_copy(self, target: Path) -> str:
+        """A migrated SQLite database at ``target`` (owner-only, like one scrm creates)."""
+        if self._sqlite_template is None:
+            template = self._directory / "template.db"
+            await migrate(f"sqlite://{template}")
+            for suffix in ("-wal", "-shm"):  # closed cleanly: the WAL is checkpointed
+                assert not template.with_name(template.name + suffix).exists(), suffix
+            self._sqlite_template = template
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self._sqlite_template, target)
+        os.chmod(target, FILE_MODE)
+        return f"sqlite://{target}"
+
+    async def postgres_empty(self, server_url: str) -> str:
+        name = scratch_name()
+        await create_postgres(server_url, name)
+        return database_url(server_url, name)
+
+    async def postgres_copy(self, server_url: str) -> str:
+        """A new database on ``server_url`` with every migration applied."""
+        template = self._postgres_templates.get(server_url)
+        if template is None:
+            template = scratch_name("template")
+            await create_postgres(server_url, template)
+            self._postgres_templates[server_url] = template
+            await migrate(database_url(server_url, template))  # closes its connections
+        name = scratch_name()
+        await create_postgres(server_url, name, template=template)
+        return database_url(server_url, name)
+
+    def drop_later(self, server_url: str, url: str) -> None:
+        """Drop ``url``'s database soon, through an admin connection to ``server_url``."""
+        if server_url not in self._droppers:
+            self._droppers[server_url] = Dropper(server_url)
+        self._droppers[server_url].drop(urlsplit(url).path.lstrip("/"))
+
+    def close(self) -> list[str]:
+        """Drop the templates, wait for every drop; return the drops that failed."""
+        for server_url, template in self._postgres_templates.items():
+            self.drop_later(server_url, database_url(server_url, template))
+        errors: list[str] = []
+        for dropper in self._droppers.values():
+            dropper.close()
+            errors += dropper.errors
+        return errors
