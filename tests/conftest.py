@@ -107,7 +107,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """An open, migrated database for one test; closed afterwards."""
-    db = await open_database(database_url)
+    db = await open_database(database_url, apply_migrations=False)  # a migrated copy
     try:
         yield db
     finally:
