@@ -21,7 +21,6 @@ import shutil
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from scrm.db import migrate
@@ -63,7 +62,6 @@ class Dropper:
         self._server_url = server_url
         self._names: queue.Queue[str | None] = queue.Queue()
         self.errors: list[str] = []
-        self._admins: list[Any] = []  # asyncpg connections, opened by the thread
         self._thread = threading.Thread(target=self._run, name="scratch-db-dropper", daemon=True)
         self._thread.start()
 
@@ -76,43 +74,36 @@ class Dropper:
         self._thread.join()
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
         try:
-            held: list[str] = []
-            while (name := self._names.get()) is not None:
-                held.append(name)
-                if len(held) >= self.HOLD:
-                    self._drop_held(loop, held)
-            self._drop_held(loop, held)  # None is the last item: nothing comes after it
-            for admin in self._admins:
-                loop.run_until_complete(admin.close())
-        finally:
-            loop.close()
+            asyncio.run(self._drop_until_closed())
+        except BaseException as exc:  # never silently: close() hands it to the session
+            self.errors.append(f"the dropper stopped: {type(exc).__name__}: {exc}")
 
-    def _drop_held(self, loop: asyncio.AbstractEventLoop, held: list[str]) -> None:
+    async def _drop_until_closed(self) -> None:
+        held: list[str] = []
+        while (name := self._names.get()) is not None:  # blocks only this thread's loop
+            held.append(name)
+            if len(held) >= self.HOLD:
+                await self._drop_held(held)
+        await self._drop_held(held)  # None is the last item: nothing comes after it
+
+    async def _drop_held(self, held: list[str]) -> None:
         for start in range(0, len(held), self.CONCURRENT):
-            loop.run_until_complete(self._drop_all(held[start : start + self.CONCURRENT]))
+            batch = held[start : start + self.CONCURRENT]
+            results = await asyncio.gather(*map(self._drop, batch), return_exceptions=True)
+            for name, result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    self.errors.append(f"DROP DATABASE {name}: {type(result).__name__}: {result}")
         held.clear()
 
-    async def _drop_all(self, names: list[str]) -> None:
+    async def _drop(self, name: str) -> None:
         import asyncpg
 
+        admin = await asyncpg.connect(self._server_url)  # one each: the drops wait together
         try:
-            while len(self._admins) < len(names):
-                self._admins.append(await asyncpg.connect(self._server_url))
-        except Exception as exc:
-            self.errors.append(f"connecting to drop {names}: {type(exc).__name__}: {exc}")
-            return
-        results = await asyncio.gather(
-            *(
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                for admin, name in zip(self._admins, names, strict=False)
-            ),
-            return_exceptions=True,
-        )
-        for name, result in zip(names, results, strict=True):
-            if isinstance(result, BaseException):
-                self.errors.append(f"DROP DATABASE {name}: {type(result).__name__}: {result}")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 class ScratchDatabases:
