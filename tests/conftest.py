@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from scrm.db import Database, close_database, open_database
+from tests.scratch_databases import ScratchDatabases
 
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -53,24 +54,39 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture
-async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database on the test server, dropped afterwards."""
-    import asyncpg
+@pytest.fixture(scope="session")
+def scratch_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchDatabases]:
+    """The session's migrated templates; every scratch PostgreSQL database dropped at the end."""
+    scratch = ScratchDatabases(tmp_path_factory.mktemp("migrated"))
+    yield scratch
+    failed = scratch.close()
+    assert not failed, "scratch databases left behind:\n" + "\n".join(failed)
 
-    parts = urlsplit(postgres_server_url)
-    name = "scrm_t_" + uuid.uuid4().hex[:12]
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield parts._replace(path="/" + name).geturl()
-    admin = await asyncpg.connect(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+
+@pytest.fixture
+async def postgres_url(
+    postgres_server_url: str, scratch_databases: ScratchDatabases
+) -> AsyncIterator[str]:
+    """A fresh, empty database on the test server, dropped afterwards."""
+    url = await scratch_databases.postgres_empty(postgres_server_url)
+    yield url
+    scratch_databases.drop_later(postgres_server_url, url)
+
+
+@pytest.fixture
+async def migrated_postgres_url(
+    postgres_server_url: str, scratch_databases: ScratchDatabases
+) -> AsyncIterator[str]:
+    """A fresh database on the test server with every migration applied, dropped afterwards."""
+    url = await scratch_databases.postgres_copy(postgres_server_url)
+    yield url
+    scratch_databases.drop_later(postgres_server_url, url)
+
+
+@pytest.fixture
+async def migrated_sqlite_url(tmp_path: Path, scratch_databases: ScratchDatabases) -> str:
+    """A fresh SQLite file, ``scrm.db`` in the test's ``tmp_path``, with every migration applied."""
+    return await scratch_databases.sqlite_copy(tmp_path / "scrm.db")
 
 
 @pytest.fixture
@@ -80,17 +96,18 @@ def key_prefix() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each DB-backed test runs on a fresh SQLite file and on a fresh PostgreSQL database."""
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each DB-backed test runs on a fresh SQLite file and on a fresh PostgreSQL database, both
+    already migrated (copies of a template migrated once per session: see scratch_databases)."""
     if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/scrm.db"
-    return str(request.getfixturevalue("postgres_url"))
+        return str(request.getfixturevalue("migrated_sqlite_url"))
+    return str(request.getfixturevalue("migrated_postgres_url"))
 
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """An open, migrated database for one test; closed afterwards."""
-    db = await open_database(database_url)
+    db = await open_database(database_url, apply_migrations=False)  # a migrated copy
     try:
         yield db
     finally:
