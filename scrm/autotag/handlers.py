@@ -39,7 +39,9 @@ def customer_of(message: ChatMessage) -> str | None:
     return None  # a staff message in a group is about nobody in particular
 
 
-@router.on(EVENT_NAME)
+# A lane of its own: keyword matching decides red alerts and tickets, and is cheap, so it
+# must not wait behind the archive encrypting the same messages (the main lane's bulk).
+@router.on(EVENT_NAME, lane="tagging")
 async def tag_from_keywords(event: EventRecord, services: Services) -> None:
     if services.autotag is None:
         raise PermanentError("auto-tagging is not configured in this process")

@@ -33,11 +33,10 @@ def _ids(event: EventRecord) -> tuple[str, str]:
     return userid, external_userid
 
 
-@router.on(
-    f"{CONTACT}.add_external_contact",
-    f"{CONTACT}.edit_external_contact",
-    f"{CONTACT}.add_half_external_contact",
-)
+ADDS = (f"{CONTACT}.add_external_contact", f"{CONTACT}.add_half_external_contact")
+
+
+@router.on(f"{CONTACT}.edit_external_contact")
 async def sync_contact(event: EventRecord, services: Services) -> None:
     """Re-read the customer and store it with its follow relations, tags and state.
 
@@ -68,6 +67,17 @@ async def sync_contact(event: EventRecord, services: Services) -> None:
     )
     if not event.name.endswith("edit_external_contact"):  # an add: its channel's tags, notice
         await after_contact_synced(event, services, userid, detail)
+
+
+@router.on(*ADDS, fast=True)
+async def sync_added_contact(event: EventRecord, services: Services) -> None:
+    """An add: re-read the customer, then mark the channel's tags and tell the staff member.
+
+    On the fast lane (like the welcome, `channels.on_add`): the member is told within
+    seconds, not after a backlog of edits and chat. Its own name, so the edits that
+    `sync_contact` handles stay in the main lane.
+    """
+    await sync_contact(event, services)
 
 
 @router.on(f"{CONTACT}.del_external_contact", f"{CONTACT}.del_follow_user")

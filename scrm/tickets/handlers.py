@@ -19,7 +19,7 @@ from scrm.events.errors import PermanentError, Retry
 from scrm.events.router import EventRecord, Router
 from scrm.services import Services
 from scrm.tickets import notify, service
-from scrm.tickets.models import GroupChannel, TicketEvent
+from scrm.tickets.models import GroupChannel, TicketEvent, TicketNotice
 from scrm.tickets.states import PRIORITIES
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,29 @@ async def request_from(event: EventRecord, kind: str) -> service.NewTicket:
     )
 
 
-@router.on("ticket.requested", "alert.raised", name="open_ticket")
+# On the fast lane: a keyword's ticket and its notice are the reason the rule exists (a red
+# alert reaches the group within seconds), so they never wait behind the chat backlog that
+# emitted them.
+@router.on("ticket.requested", "alert.raised", name="open_ticket", fast=True)
 async def open_ticket(event: EventRecord, services: Services) -> None:
     key = f"event:{event.id}"
     if not await TicketEvent.exists(key=key):
         new = await request_from(event, event.name)
         await _open_or_merge(services, new, key)
-    if services.tickets is not None:
-        await notify.flush(services)
+    if services.tickets is not None:  # a redelivery sends what a crash left queued
+        await notify.flush(services, await _channels_of(key))
+
+
+async def _channels_of(key: str) -> list[int]:
+    """The channels with notices waiting for the ticket this event opened or joined (the
+    notices job, every few seconds, sends what waits elsewhere)."""
+    ticket_ids = await TicketEvent.filter(key=key).values_list("ticket_id", flat=True)
+    channels = await (
+        TicketNotice.filter(ticket_id__in=list(ticket_ids), status="pending")
+        .distinct()
+        .values_list("channel_id", flat=True)
+    )
+    return [int(channel) for channel in channels]  # type: ignore[call-overload]
 
 
 async def _open_or_merge(services: Services, new: service.NewTicket, key: str) -> None:

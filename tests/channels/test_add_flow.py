@@ -156,7 +156,11 @@ async def test_the_welcome_does_not_wait_behind_a_backlog(stack: Stack) -> None:
     await scan(stack, channel, "wmFAST0000001", times=1)
     app = stack.server.app
     dispatcher, services = app[DISPATCHER], app[SERVICES]
-    assert dispatcher.fast_handlers == {"channels.on_add"}
+    assert dispatcher.fast_handlers == {
+        "channels.on_add",
+        "contacts.sync_added_contact",
+        "tickets.open_ticket",
+    }
     fast = Worker(
         services.db, dispatcher, services, stack.settings.worker, handlers=["channels.on_add"]
     )
@@ -214,6 +218,7 @@ async def test_a_slow_welcome_does_not_hold_up_the_ones_behind_it(stack: Stack) 
         dataclasses.replace(stack.settings.worker, concurrency=2, poll_interval=0.05),
         handlers=["channels.on_add"],
         name="fast-worker",
+        per_slot=True,
     )
     state = stack.sandbox.state
     state.faults.inject("send_welcome_msg", kind="hang", count=1)
@@ -237,4 +242,7 @@ async def test_a_slow_welcome_does_not_hold_up_the_ones_behind_it(stack: Stack) 
         stop.set()
         await task
     assert await HandlerRun.filter(handler="channels.on_add", status="done").count() == 5
-    assert await HandlerRun.filter(handler="contacts.sync_contact", status="pending").count() == 5
+    assert (
+        await HandlerRun.filter(handler="contacts.sync_added_contact", status="pending").count()
+        == 5
+    )
