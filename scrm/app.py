@@ -54,7 +54,7 @@ from scrm.tickets import api as tickets_api
 from scrm.tickets.runtime import TicketRuntime
 
 log = logging.getLogger(__name__)
-FAST_LANE_CONCURRENCY = 16  # runs the fast lane (welcomes, adds, tickets) executes at once
+SLOTS = 16  # runs a per-slot lane (welcomes, the add chain, tickets) executes at once
 LANE_POLL = 0.1  # seconds between a lane's polls when the doorbell is quiet
 
 
@@ -211,17 +211,17 @@ def _miniprogram(
 def _start_workers(
     db: Database, dispatcher: Dispatcher, services: Services, stop: asyncio.Event
 ) -> list[asyncio.Task[None]]:
-    """The main lane (every run, oldest first) plus one worker per lane the routers named,
-    so a lane's runs skip the backlog of the others."""
+    """One worker per lane the routers named, so a lane's runs skip the backlog of the
+    others, and the main lane (every other run, oldest first), which yields to the per-slot
+    lanes (deadline work)."""
     if services.settings.worker.concurrency == 0:
         return []  # an intake-only process: other processes run the workers
     settings = services.settings.worker
-    lanes = sorted(name for names in dispatcher.lanes.values() for name in names)
-    workers = [Worker(db, dispatcher, services, settings, clock=services.clock, skip=lanes)]
+    workers: list[Worker] = []
     for lane, handlers in sorted(dispatcher.lanes.items()):
         if not handlers:
             continue
-        fast = lane == FAST_LANE
+        per_slot = dispatcher.lane_specs[lane].per_slot
         workers.append(
             Worker(
                 db,
@@ -229,10 +229,10 @@ def _start_workers(
                 services,
                 dataclasses.replace(
                     settings,
-                    # The fast lane's runs wait on WeCom, not the CPU: more at once keeps 100
-                    # adds/s from queueing.
-                    concurrency=max(FAST_LANE_CONCURRENCY, settings.concurrency)
-                    if fast
+                    # A per-slot lane's runs wait on WeCom, not the CPU: more at once keeps
+                    # 100 adds/s from queueing.
+                    concurrency=max(SLOTS, settings.concurrency)
+                    if per_slot
                     else settings.concurrency,
                     # A lane's claim is one index range, so polling often bounds the cost of
                     # a missed doorbell.
@@ -241,9 +241,19 @@ def _start_workers(
                 clock=services.clock,
                 name=f"{lane}-worker",
                 handlers=sorted(handlers),
-                per_slot=fast,
+                per_slot=per_slot,
             )
         )
+    # Who goes first: the welcome's lane, then the other per-slot lanes, then the rest.
+    fast = [w for w in workers if w.name == f"{FAST_LANE.name}-worker"]
+    for worker in workers:
+        if worker.per_slot and worker not in fast:
+            worker.yield_to(fast)
+    first = [w for w in workers if w.per_slot]
+    lanes = sorted(name for names in dispatcher.lanes.values() for name in names)
+    main = Worker(db, dispatcher, services, settings, clock=services.clock, skip=lanes)
+    main.yield_to(first)
+    workers.append(main)
     return [asyncio.create_task(w.run(stop), name=w.name) for w in workers]
 
 

@@ -12,7 +12,7 @@ from adapters.wecom import WeComAPIError
 from scrm.channels.attribution import after_contact_synced
 from scrm.contacts import service
 from scrm.events.errors import PermanentError
-from scrm.events.router import EventRecord, Router
+from scrm.events.router import EventRecord, Lane, Router
 from scrm.services import Services
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,17 @@ async def sync_contact(event: EventRecord, services: Services) -> None:
         await after_contact_synced(event, services, userid, detail)
 
 
-@router.on(*ADDS, fast=True)
+# An add's lane: the member is told within seconds, not after a backlog of edits and chat.
+# Beside the welcome's (`channels.on_add` on the fast lane), not in it: this run reads WeCom
+# and sends a notice, and must not take the slots of a welcome due within 20 s.
+ADD_LANE = Lane("contact-adds", per_slot=True)
+
+
+@router.on(*ADDS, lane=ADD_LANE)
 async def sync_added_contact(event: EventRecord, services: Services) -> None:
     """An add: re-read the customer, then mark the channel's tags and tell the staff member.
 
-    On the fast lane (like the welcome, `channels.on_add`): the member is told within
-    seconds, not after a backlog of edits and chat. Its own name, so the edits that
-    `sync_contact` handles stay in the main lane.
+    Its own name, so the edits that `sync_contact` handles stay in the main lane.
     """
     await sync_contact(event, services)
 

@@ -32,8 +32,18 @@ class EventRecord:
     attempt: int = 1
 
 
-# The lane of deadline-bound work: claimed per free slot, each run alone (see `Worker`).
-FAST_LANE = "fast"
+@dataclass(frozen=True)
+class Lane:
+    """A worker of its own for some handlers' runs, so they never wait behind a backlog of
+    others. ``per_slot``: claimed whenever one of its slots is free and run alone — for work
+    that waits on WeCom; otherwise claimed and recorded in batches (see `Worker`)."""
+
+    name: str
+    per_slot: bool = False
+
+
+# The welcome's lane: WeCom takes a welcome only within 20 s of the add, and only once.
+FAST_LANE = Lane("fast", per_slot=True)
 
 Handler = Callable[[EventRecord, "Services"], Awaitable[None]]
 # A handler that takes many events of its kind at once (one transaction for a whole claim,
@@ -59,7 +69,8 @@ class Router:
     name: str
     routes: dict[str, list[tuple[str, Handler]]] = field(default_factory=dict)
     ignored: dict[str, str] = field(default_factory=dict)
-    lanes: dict[str, set[str]] = field(default_factory=dict)  # lane → its handlers' names
+    lanes: dict[str, set[str]] = field(default_factory=dict)  # lane name → handler names
+    lane_specs: dict[str, Lane] = field(default_factory=dict)
     batches: dict[str, BatchHandler] = field(default_factory=dict)
 
     def register(
@@ -69,13 +80,10 @@ class Router:
         *,
         name: str | None = None,
         fast: bool = False,
-        lane: str | None = None,
+        lane: Lane | None = None,
     ) -> None:
-        """``lane``: the handler's runs also have a worker lane of their own (see `Worker`),
-        so they never wait behind a backlog of other handlers' runs. ``fast`` is the
-        `FAST_LANE`, for work with a deadline that calls WeCom (a welcome message, a red
-        alert's ticket and its notice): each run is claimed as soon as a slot is free. Any
-        other lane claims its runs in batches (keyword matching, ahead of the archive)."""
+        """``lane``: the handler's runs also have a worker of their own (see `Lane`), so
+        they never wait behind a backlog of other runs; ``fast`` is the `FAST_LANE`."""
         handler_name = f"{self.name}.{name or handler.__name__}"
         entries = self.routes.setdefault(event_name, [])
         if any(existing == handler_name for existing, _ in entries):
@@ -83,11 +91,13 @@ class Router:
         lane = FAST_LANE if fast else lane
         if lane is not None:
             elsewhere = [
-                n for n, names in self.lanes.items() if handler_name in names and n != lane
+                n for n, names in self.lanes.items() if handler_name in names and n != lane.name
             ]
             if elsewhere:
                 raise ValueError(f"{handler_name} is already in the {elsewhere[0]} lane")
-            self.lanes.setdefault(lane, set()).add(handler_name)
+            if self.lane_specs.setdefault(lane.name, lane) != lane:
+                raise ValueError(f"two different lanes are named {lane.name}")
+            self.lanes.setdefault(lane.name, set()).add(handler_name)
         entries.append((handler_name, handler))
 
     def on(
@@ -95,7 +105,7 @@ class Router:
         *event_names: str,
         name: str | None = None,
         fast: bool = False,
-        lane: str | None = None,
+        lane: Lane | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             for event_name in event_names:
@@ -137,7 +147,8 @@ class Dispatcher:
         self._handlers: dict[str, Handler] = {}
         self._ignored: dict[str, str] = {}
         self._unknown_seen: set[str] = set()
-        self.lanes: dict[str, set[str]] = {}  # lane → handler names (the main lane: all)
+        self.lanes: dict[str, set[str]] = {}  # lane name → handler names (the main lane: all)
+        self.lane_specs: dict[str, Lane] = {}
         self._batches: dict[str, BatchHandler] = {}
         for router in routers:
             self.include(router)
@@ -151,6 +162,8 @@ class Dispatcher:
                 self._by_event.setdefault(event_name, []).append(handler_name)
         self._ignored.update(router.ignored)
         for lane, names in router.lanes.items():
+            if self.lane_specs.setdefault(lane, router.lane_specs[lane]) != router.lane_specs[lane]:
+                raise ValueError(f"two different lanes are named {lane}")
             self.lanes.setdefault(lane, set()).update(names)
         claimed = [names for names in self.lanes.values()]
         if sum(map(len, claimed)) != len(set().union(*claimed)):
@@ -160,7 +173,7 @@ class Dispatcher:
     @property
     def fast_handlers(self) -> set[str]:
         """The handlers of the `FAST_LANE`."""
-        return self.lanes.get(FAST_LANE, set())
+        return self.lanes.get(FAST_LANE.name, set())
 
     def handlers_for(self, event_name: str) -> list[str]:
         """Names of the handlers an event fans out to; logs unknown events once."""

@@ -71,6 +71,7 @@ _SQLITE_RECORD = (
 )
 BATCH = 64  # runs a (batch) lane claims at once: the bookkeeping is per batch, not per run
 PIPELINE = 4  # batches a worker has in flight at most: one that waits holds up no claim
+YIELDING_SLOTS = 4  # a per-slot lane's runs in flight while a lane it yields to is saturated
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,12 @@ class Worker:
         them, so none of them waits in a batch of the backlog).
 
         A worker claims a batch, executes it and records it at once (see `execute_many`);
-        ``per_slot`` (the fast lane) claims whenever one of its ``concurrency`` slots is free
+        ``per_slot`` (a per-slot `Lane`) claims whenever one of its ``concurrency`` slots is free
         and executes each run alone, so a run that waits on WeCom holds up nothing behind it.
+        `yield_to` names workers that go first. While one has runs in flight, a batch lane keeps
+        one batch in flight, not `PIPELINE` (the main lane yields so to the per-slot lanes:
+        one process, one event loop, one database, and the backlog must not take the
+        welcome's share); while one is saturated, a per-slot lane keeps `YIELDING_SLOTS`.
         """
         self._db = db
         self._dispatcher = dispatcher
@@ -131,7 +136,9 @@ class Worker:
         self._checkpointed_at = clock()
         self._lane = tuple(sorted(handlers))
         self._skip = () if self._lane else tuple(sorted(skip))
-        self._per_slot = per_slot
+        self.per_slot = per_slot
+        self._yield_to: tuple[Worker, ...] = ()
+        self.in_flight = 0  # runs claimed and not yet recorded
         self._batch = max(settings.concurrency, 1 if per_slot else BATCH)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -142,12 +149,11 @@ class Worker:
         that waits on WeCom or a lock holds up nothing behind it, up to the worker's room
         (``concurrency`` runs per slot; `PIPELINE` batches).
         """
-        room = self._batch if self._per_slot else self._batch * PIPELINE
         running: dict[asyncio.Task[Any], int] = {}  # the work in flight → its number of runs
         try:
             while not stop.is_set():
-                free = room - sum(running.values())
-                want = min(free, self._batch)
+                # The room shrinks while a lane this one yields to is busy: never below zero.
+                want = max(0, min(self.room() - self.in_flight, self._batch))
                 claimed: list[ClaimedRun] = []
                 if want:
                     try:
@@ -169,18 +175,34 @@ class Worker:
         if running:  # a graceful stop: the runs in flight record their outcome
             await asyncio.wait(running)
 
+    def yield_to(self, workers: Sequence[Worker]) -> None:
+        """Let ``workers`` go first (see `__init__`)."""
+        self._yield_to = tuple(workers)
+
+    def room(self) -> int:
+        """How many runs this worker may have in flight now."""
+        if self.per_slot:
+            # A per-slot lane yields only to a lane that has more work than slots: it takes
+            # a small share of the process while that one is saturated.
+            if any(first.in_flight >= first.room() for first in self._yield_to):
+                return min(self._batch, YIELDING_SLOTS)
+            return self._batch
+        busy = any(first.in_flight for first in self._yield_to)
+        return self._batch * (1 if busy else PIPELINE)
+
     def _start(self, claimed: list[ClaimedRun], running: dict[asyncio.Task[Any], int]) -> None:
-        batches = [[run] for run in claimed] if self._per_slot else [claimed] if claimed else []
+        batches = [[run] for run in claimed] if self.per_slot else [claimed] if claimed else []
         for batch in batches:
             task = asyncio.create_task(self.execute_many(batch), name=f"{self.name} runs")
             running[task] = len(batch)
+            self.in_flight += len(batch)
             task.add_done_callback(self._settled(running))
 
     def _settled(
         self, running: dict[asyncio.Task[Any], int]
     ) -> Callable[[asyncio.Task[Any]], None]:
         def forget(task: asyncio.Task[Any]) -> None:
-            running.pop(task, None)
+            self.in_flight -= running.pop(task, 0)
             if not task.cancelled() and task.exception() is not None:
                 log.error("%s: runs failed to record", self.name, exc_info=task.exception())
 

@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 
 from adapters.kv import LockNotAcquired
 from scrm.events.errors import PermanentError, Retry
-from scrm.events.router import EventRecord, Router
+from scrm.events.router import EventRecord, Lane, Router
 from scrm.services import Services
 from scrm.tickets import notify, service
 from scrm.tickets.models import GroupChannel, TicketEvent, TicketNotice
@@ -85,10 +85,13 @@ async def request_from(event: EventRecord, kind: str) -> service.NewTicket:
     )
 
 
-# On the fast lane: a keyword's ticket and its notice are the reason the rule exists (a red
+# A lane of its own: a keyword's ticket and its notice are the reason the rule exists (a red
 # alert reaches the group within seconds), so they never wait behind the chat backlog that
-# emitted them.
-@router.on("ticket.requested", "alert.raised", name="open_ticket", fast=True)
+# emitted them, nor take a welcome's slot.
+TICKET_LANE = Lane("tickets", per_slot=True)
+
+
+@router.on("ticket.requested", "alert.raised", name="open_ticket", lane=TICKET_LANE)
 async def open_ticket(event: EventRecord, services: Services) -> None:
     key = f"event:{event.id}"
     if not await TicketEvent.exists(key=key):

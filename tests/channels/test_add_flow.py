@@ -156,11 +156,7 @@ async def test_the_welcome_does_not_wait_behind_a_backlog(stack: Stack) -> None:
     await scan(stack, channel, "wmFAST0000001", times=1)
     app = stack.server.app
     dispatcher, services = app[DISPATCHER], app[SERVICES]
-    assert dispatcher.fast_handlers == {
-        "channels.on_add",
-        "contacts.sync_added_contact",
-        "tickets.open_ticket",
-    }
+    assert dispatcher.fast_handlers == {"channels.on_add"}
     fast = Worker(
         services.db, dispatcher, services, stack.settings.worker, handlers=["channels.on_add"]
     )

@@ -8,6 +8,7 @@ recorded once, and a batch whose worker died is redelivered after its lease.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
@@ -20,8 +21,8 @@ from config import Settings, WorkerSettings
 from scrm.db import Database
 from scrm.events.errors import PermanentError
 from scrm.events.inbox import Inbox, IncomingEvent
-from scrm.events.router import FAST_LANE, Dispatcher, EventRecord, Router
-from scrm.events.worker import Worker
+from scrm.events.router import FAST_LANE, Dispatcher, EventRecord, Lane, Router
+from scrm.events.worker import BATCH, PIPELINE, YIELDING_SLOTS, Worker
 from scrm.metrics import Metrics
 from scrm.models import Event, HandlerAttempt, HandlerRun
 from scrm.services import Services
@@ -54,7 +55,7 @@ def router(calls: Calls) -> Router:
     async def backlog(ev: EventRecord, services: Services) -> None:
         calls.single.append(("backlog", ev.payload["k"]))
 
-    @router.on("test.alert", lane="alerts")
+    @router.on("test.alert", lane=Lane("alerts"))
     async def alert(ev: EventRecord, services: Services) -> None:
         calls.single.append(("alert", ev.payload["k"]))
 
@@ -86,14 +87,15 @@ async def lanes(database: Database, router: Router):  # type: ignore[no-untyped-
     await inbox.start()
     settings = WorkerSettings(concurrency=4, max_attempts=3, lease_seconds=30, poll_interval=0.05)
 
-    def worker(lane: str | None = None, **kwargs: object) -> Worker:
+    def worker(lane: str | None = None, slots: int = 4, **kwargs: object) -> Worker:
         if lane is None:  # the main lane, as the app starts it: the lanes' runs left to them
             skip = sorted(name for names in dispatcher.lanes.values() for name in names)
             kwargs.setdefault("skip", skip)
         else:
             kwargs.setdefault("handlers", sorted(dispatcher.lanes[lane]))
-            kwargs.setdefault("per_slot", lane == FAST_LANE)
-        return Worker(database, dispatcher, services, settings, clock=clock, **kwargs)  # type: ignore[arg-type]
+            kwargs.setdefault("per_slot", dispatcher.lane_specs[lane].per_slot)
+        wide = dataclasses.replace(settings, concurrency=slots)
+        return Worker(database, dispatcher, services, wide, clock=clock, **kwargs)  # type: ignore[arg-type]
 
     yield inbox, worker, clock
     await inbox.close()
@@ -188,7 +190,7 @@ async def test_the_run_loop_claims_past_a_hung_run(lanes, calls: Calls) -> None:
     inbox, worker, _ = lanes
     calls.hold.clear()
     await inbox.store(event("h0", "test.hang", hang=True))
-    fast = worker(FAST_LANE)
+    fast = worker(FAST_LANE.name)
     stop = asyncio.Event()
     task = asyncio.create_task(fast.run(stop))
     try:
@@ -209,3 +211,20 @@ async def test_the_run_loop_claims_past_a_hung_run(lanes, calls: Calls) -> None:
         await task
     assert set(await HandlerRun.all().values_list("status", flat=True)) == {"done"}
     assert await HandlerAttempt.all().count() == 6
+
+
+async def test_lanes_yield_to_the_ones_that_go_first(lanes) -> None:  # type: ignore[no-untyped-def]
+    _, worker, _ = lanes
+    fast, alerts, main = worker(FAST_LANE.name), worker("alerts", per_slot=True), worker()
+    alerts.yield_to([fast])
+    main.yield_to([fast, alerts])
+    assert (fast.room(), alerts.room(), main.room()) == (4, 4, BATCH * PIPELINE)
+    fast.in_flight = 1  # busy, not saturated: the main lane keeps one batch in flight
+    assert (alerts.room(), main.room()) == (4, BATCH)
+    alerts_wide = worker("alerts", slots=16, per_slot=True)  # as the app sizes them
+    alerts_wide.yield_to([fast])
+    assert alerts_wide.room() == 16
+    fast.in_flight = fast.room()  # saturated: the other per-slot lane keeps a small share
+    assert alerts_wide.room() == YIELDING_SLOTS
+    fast.in_flight = 0
+    assert (alerts_wide.room(), main.room()) == (16, BATCH * PIPELINE)

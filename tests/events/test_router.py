@@ -3,7 +3,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from scrm.events.router import FAST_LANE, Dispatcher, EventRecord, Router
+from scrm.events.router import FAST_LANE, Dispatcher, EventRecord, Lane, Router
 
 
 async def noop(event: EventRecord, services: object) -> None:
@@ -56,25 +56,30 @@ def test_unknown_event_logged_once_ignored_never(caplog: pytest.LogCaptureFixtur
 
 def test_lanes_collect_their_handlers_across_routers() -> None:
     contacts, tickets = Router("contacts"), Router("tickets")
-    contacts.register("a.add", noop, name="sync_added", fast=True)
+    contacts.register("a.add", noop, name="welcome", fast=True)
+    contacts.register("a.add", noop, name="sync_added", lane=Lane("adds", per_slot=True))
     contacts.register("a.edit", noop, name="sync")
     tickets.register("t.requested", noop, name="open", lane=FAST_LANE)
-    tickets.register("chat.message", noop, name="match", lane="tagging")
+    tickets.register("chat.message", noop, name="match", lane=Lane("tagging"))
     dispatcher = Dispatcher([contacts, tickets])
     assert dispatcher.lanes == {
-        FAST_LANE: {"contacts.sync_added", "tickets.open"},
+        "fast": {"contacts.welcome", "tickets.open"},
+        "adds": {"contacts.sync_added"},
         "tagging": {"tickets.match"},
     }
-    assert dispatcher.fast_handlers == {"contacts.sync_added", "tickets.open"}
+    assert dispatcher.lane_specs["adds"].per_slot and not dispatcher.lane_specs["tagging"].per_slot
+    assert dispatcher.fast_handlers == {"contacts.welcome", "tickets.open"}
 
 
 def test_a_handler_is_in_one_lane_only() -> None:
     router = Router("x")
-    router.register("a", noop, lane="one")
+    router.register("a", noop, lane=Lane("one"))
     with pytest.raises(ValueError, match=r"x\.noop is already in the one lane"):
-        router.register("b", noop, lane="two")
+        router.register("b", noop, lane=Lane("two"))
+    with pytest.raises(ValueError, match="two different lanes are named one"):
+        router.register("c", noop, name="other", lane=Lane("one", per_slot=True))
     other = Router("x")
-    other.register("c", noop, lane="two")
+    other.register("c", noop, lane=Lane("two"))
     with pytest.raises(ValueError, match="a handler is in two lanes"):
         Dispatcher([router, other])
 
