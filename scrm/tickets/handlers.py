@@ -19,7 +19,7 @@ from scrm.events.errors import PermanentError, Retry
 from scrm.events.router import EventRecord, Lane, Router
 from scrm.services import Services
 from scrm.tickets import notify, service
-from scrm.tickets.models import GroupChannel, TicketEvent, TicketNotice
+from scrm.tickets.models import GroupChannel, TicketEvent
 from scrm.tickets.states import PRIORITIES
 
 log = logging.getLogger(__name__)
@@ -98,19 +98,19 @@ async def open_ticket(event: EventRecord, services: Services) -> None:
         new = await request_from(event, event.name)
         await _open_or_merge(services, new, key)
     if services.tickets is not None:  # a redelivery sends what a crash left queued
-        await notify.flush(services, await _channels_of(key))
+        await notify.flush(services, await _channels_of(services, key))
 
 
-async def _channels_of(key: str) -> list[int]:
+async def _channels_of(services: Services, key: str) -> list[int]:
     """The channels with notices waiting for the ticket this event opened or joined (the
     notices job, every few seconds, sends what waits elsewhere)."""
-    ticket_ids = await TicketEvent.filter(key=key).values_list("ticket_id", flat=True)
-    channels = await (
-        TicketNotice.filter(ticket_id__in=list(ticket_ids), status="pending")
-        .distinct()
-        .values_list("channel_id", flat=True)
+    mark = services.db.placeholders(1)[0]
+    rows = await services.db.fetch(
+        "SELECT DISTINCT n.channel_id FROM ticket_notices AS n JOIN ticket_events AS e "
+        f"ON e.ticket_id = n.ticket_id WHERE e.key = {mark} AND n.status = 'pending'",
+        [key],
     )
-    return [int(channel) for channel in channels]  # type: ignore[call-overload]
+    return [int(row["channel_id"]) for row in rows]
 
 
 async def _open_or_merge(services: Services, new: service.NewTicket, key: str) -> None:

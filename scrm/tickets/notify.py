@@ -111,6 +111,8 @@ async def _flush(services: Services, channel_id: int) -> tuple[int, bool]:
         sends += 1
         if not await _send(services, channel, batch):
             return sends, False
+        if channel.kind == "robot" and len(batch) < BATCH_MAX:
+            return sends, True  # it took every due notice: the look after letting go suffices
 
 
 async def recent_sends(services: Services, channel: GroupChannel) -> int:
