@@ -71,7 +71,7 @@ _SQLITE_RECORD = (
 )
 BATCH = 64  # runs a (batch) lane claims at once: the bookkeeping is per batch, not per run
 PIPELINE = 4  # batches a worker has in flight at most: one that waits holds up no claim
-YIELDING_SLOTS = 4  # a per-slot lane's runs in flight while a lane it yields to is saturated
+YIELDING_SLOTS = 4  # a per-slot lane's runs in flight while a lane it yields to is busy
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,10 @@ class Worker:
         A worker claims a batch, executes it and records it at once (see `execute_many`);
         ``per_slot`` (a per-slot `Lane`) claims whenever one of its ``concurrency`` slots is free
         and executes each run alone, so a run that waits on WeCom holds up nothing behind it.
-        `yield_to` names workers that go first. While one has runs in flight, a batch lane keeps
-        one batch in flight, not `PIPELINE` (the main lane yields so to the per-slot lanes:
-        one process, one event loop, one database, and the backlog must not take the
-        welcome's share); while one is saturated, a per-slot lane keeps `YIELDING_SLOTS`.
+        `yield_to` names workers that go first: while one has runs in flight, a batch lane
+        keeps one batch in flight, not `PIPELINE`, and a per-slot lane `YIELDING_SLOTS` runs
+        (the main lane yields so to the per-slot lanes, and they to the welcome's: the
+        backlog, or the notices, must not take the welcome's share of the process).
         """
         self._db = db
         self._dispatcher = dispatcher
@@ -180,15 +180,11 @@ class Worker:
         self._yield_to = tuple(workers)
 
     def room(self) -> int:
-        """How many runs this worker may have in flight now."""
-        if self.per_slot:
-            # A per-slot lane yields only to a lane that has more work than slots: it takes
-            # a small share of the process while that one is saturated.
-            if any(first.in_flight >= first.room() for first in self._yield_to):
-                return min(self._batch, YIELDING_SLOTS)
-            return self._batch
-        busy = any(first.in_flight for first in self._yield_to)
-        return self._batch * (1 if busy else PIPELINE)
+        """How many runs this worker may have in flight now: less while a worker it yields
+        to has runs in flight (one process, one event loop, one database)."""
+        if not any(first.in_flight for first in self._yield_to):
+            return self._batch if self.per_slot else self._batch * PIPELINE
+        return min(self._batch, YIELDING_SLOTS) if self.per_slot else self._batch
 
     def _start(self, claimed: list[ClaimedRun], running: dict[asyncio.Task[Any], int]) -> None:
         batches = [[run] for run in claimed] if self.per_slot else [claimed] if claimed else []

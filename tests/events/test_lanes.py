@@ -215,16 +215,14 @@ async def test_the_run_loop_claims_past_a_hung_run(lanes, calls: Calls) -> None:
 
 async def test_lanes_yield_to_the_ones_that_go_first(lanes) -> None:  # type: ignore[no-untyped-def]
     _, worker, _ = lanes
-    fast, alerts, main = worker(FAST_LANE.name), worker("alerts", per_slot=True), worker()
+    fast, main = worker(FAST_LANE.name), worker()
+    alerts = worker("alerts", slots=16, per_slot=True)  # as the app sizes a per-slot lane
     alerts.yield_to([fast])
     main.yield_to([fast, alerts])
-    assert (fast.room(), alerts.room(), main.room()) == (4, 4, BATCH * PIPELINE)
-    fast.in_flight = 1  # busy, not saturated: the main lane keeps one batch in flight
-    assert (alerts.room(), main.room()) == (4, BATCH)
-    alerts_wide = worker("alerts", slots=16, per_slot=True)  # as the app sizes them
-    alerts_wide.yield_to([fast])
-    assert alerts_wide.room() == 16
-    fast.in_flight = fast.room()  # saturated: the other per-slot lane keeps a small share
-    assert alerts_wide.room() == YIELDING_SLOTS
-    fast.in_flight = 0
-    assert (alerts_wide.room(), main.room()) == (16, BATCH * PIPELINE)
+    assert (fast.room(), alerts.room(), main.room()) == (4, 16, BATCH * PIPELINE)
+    fast.in_flight = 1  # the welcome's lane at work: the others keep a small share
+    assert (fast.room(), alerts.room(), main.room()) == (4, YIELDING_SLOTS, BATCH)
+    fast.in_flight, alerts.in_flight = 0, 3
+    assert (alerts.room(), main.room()) == (16, BATCH)
+    alerts.in_flight = 0
+    assert main.room() == BATCH * PIPELINE
