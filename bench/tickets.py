@@ -3,19 +3,19 @@
 Run: ``.venv/bin/python bench/tickets.py [--quick] [--database-url URL] [--redis-url URL]``
 
 (a) Latency. A whole scrm service (its workers as shipped: the main lane, the tagging lane and
-the fast lane; 4 at a time, a pool of 30 connections) and the WeCom sandbox run in this
-process, on PostgreSQL + Redis. Chat messages are posted to ``/api/v1/messages`` open loop at
-200 messages/s (again with the lanes switched off — every run in one queue, oldest first, the
-baseline — and at 40/s, to tell a backlog from the ticket path) in batches of 10, for
-15 s; 10 % contain one of 100 keywords, each
-the keyword of a rule that opens a ticket in its own category, routed to its own robot (a
-robot takes 20 messages a minute — a single robot would hold most notices for the next minute
-and merge them, which measures WeCom's limit, not scrm). Each message is from a new customer, so
-nothing merges. Latency per ticket: from the message's ``msgtime`` to the robot call naming it
-(the notice's ``sent_at``, written when the robot answered). Baseline for the ratio: the same
-service's bare intake — the time from posting a batch to the answer (what a message costs before
-any processing) — so the ratio says how much the whole pipeline adds. A table says where a
-ticket's time goes (message stored → keyword run → ``ticket.requested`` → ticket → robot).
+the per-slot lanes, the tickets' among them; a pool of 30 connections) and the WeCom sandbox
+run in this process, on PostgreSQL + Redis. Chat messages are posted to ``/api/v1/messages``
+open loop at 200 messages/s (again with the lanes switched off — every run in one queue, oldest
+first, the baseline — and at 40/s, to tell a backlog from the ticket path) in batches of 10,
+for 15 s; 10 % contain one of 100 keywords, each the keyword of a rule that opens a ticket in
+its own category, routed to its own robot (a robot takes 20 messages a minute — a single robot
+would hold most notices for the next minute and merge them, which measures WeCom's limit, not
+scrm). Each message is from a new customer, so nothing merges. Latency per ticket: from the
+message's ``msgtime`` to the robot call naming it (the notice's ``sent_at``, written when the
+robot answered). Baseline for the ratio: the same service's bare intake — the time from posting
+a batch to the answer (what a message costs before any processing) — so the ratio says how much
+the whole pipeline adds. A table says where a ticket's time goes (message stored → keyword run
+→ ``ticket.requested`` → ticket → robot).
 
 (b) The SLA sweep. 100,000 open tickets with due times spread over the next 30 days are
 inserted; one sweep is timed with nothing due and with 100 warnings due (fired, with their
@@ -183,7 +183,7 @@ STAGE_NAMES = {
     "tag started": "keyword run started (tagging lane)",
     "tagged": "keyword run recorded",
     "requested": "ticket.requested stored",
-    "opened": "ticket opened (fast lane)",
+    "opened": "ticket opened (tickets lane)",
     "robot": "robot answered",
 }
 
