@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from archive.pull.errors import FinanceSdkError, FinanceWorkerError
 from archive.pull.puller import catch_up
 from archive.store.write import store_messages
@@ -13,13 +15,15 @@ from scrm.services import Services
 router = Router("archive")
 
 
-@router.on(EVENT_NAME, name="store")
-async def store_chat_message(event: EventRecord, services: Services) -> None:
-    """Encrypt, chain, blind-index and store; a msgid stored before is a no-op."""
+@router.on_batch(EVENT_NAME, name="store")
+async def store_chat_messages(events: Sequence[EventRecord], services: Services) -> None:
+    """Encrypt, chain, blind-index and store, a worker's whole claim in one transaction; a
+    msgid stored before is a no-op. All or nothing: the worker retries a failed batch one
+    message at a time, so an invalid message fails alone."""
     if services.archive is None:
         raise Retry("the archive is not open yet", defer=30.0)
     try:
-        await store_messages(services.archive, [event.payload])
+        await store_messages(services.archive, [event.payload for event in events])
     except ChatMessageError as exc:
         raise PermanentError(f"chat message invalid: {exc.field}") from None
 

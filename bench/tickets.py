@@ -2,17 +2,20 @@
 
 Run: ``.venv/bin/python bench/tickets.py [--quick] [--database-url URL] [--redis-url URL]``
 
-(a) Latency. A whole scrm service (workers on, 4 at a time) and the WeCom sandbox run in this
-process, on PostgreSQL + Redis. Chat messages are posted to ``/api/v1/messages`` open loop at
-200 messages/s (and at 40/s, to tell a backlog from the ticket path) in batches of 10, for
-15 s; 10 % contain one of 100 keywords, each
-the keyword of a rule that opens a ticket in its own category, routed to its own robot (a
-robot takes 20 messages a minute — a single robot would hold most notices for the next minute
-and merge them, which measures WeCom's limit, not scrm). Each message is from a new customer, so
-nothing merges. Latency per ticket: from the message's ``msgtime`` to the robot call naming it
-(the notice's ``sent_at``, written when the robot answered). Baseline for the ratio: the same
-service's bare intake — the time from posting a batch to the answer (what a message costs before
-any processing) — so the ratio says how much the whole pipeline adds.
+(a) Latency. A whole scrm service (its workers as shipped: the main lane, the tagging lane and
+the per-slot lanes, the tickets' among them; a pool of 30 connections) and the WeCom sandbox
+run in this process, on PostgreSQL + Redis. Chat messages are posted to ``/api/v1/messages``
+open loop at 200 messages/s (again with the lanes switched off — every run in one queue, oldest
+first, the baseline — and at 40/s, to tell a backlog from the ticket path) in batches of 10,
+for 15 s; 10 % contain one of 100 keywords, each the keyword of a rule that opens a ticket in
+its own category, routed to its own robot (a robot takes 20 messages a minute — a single robot
+would hold most notices for the next minute and merge them, which measures WeCom's limit, not
+scrm). Each message is from a new customer, so nothing merges. Latency per ticket: from the
+message's ``msgtime`` to the robot call naming it (the notice's ``sent_at``, written when the
+robot answered). Baseline for the ratio: the same service's bare intake — the time from posting
+a batch to the answer (what a message costs before any processing) — so the ratio says how much
+the whole pipeline adds. A table says where a ticket's time goes (message stored → keyword run
+→ ``ticket.requested`` → ticket → robot).
 
 (b) The SLA sweep. 100,000 open tickets with due times spread over the next 30 days are
 inserted; one sweep is timed with nothing due and with 100 warnings due (fired, with their
@@ -44,7 +47,7 @@ from bench.intake_procs import create_pg_database, drop_pg_database  # noqa: E40
 from config import load_settings  # noqa: E402
 from run import ROUTERS  # noqa: E402
 from scrm.app import create_app  # noqa: E402
-from scrm.appkeys import SERVICES  # noqa: E402
+from scrm.appkeys import DISPATCHER, SERVICES  # noqa: E402
 from scrm.sandbox.app import SandboxServer  # noqa: E402
 from scrm.sandbox.config import SandboxConfig  # noqa: E402
 from scrm.tickets import sla  # noqa: E402
@@ -52,6 +55,7 @@ from scrm.tickets.models import Ticket, TicketNotice  # noqa: E402
 from scrm.tickets.states import OPEN_STATUSES  # noqa: E402
 
 RATE, LOW_RATE, BATCH, SHARE, KEYWORDS = 200, 40, 10, 0.10, 100
+POOL = "maxsize=30"  # the connection pool: tortoise's default of 5 is below the fast lane's 16
 TARGET_P99, TARGET_SWEEP = 1.0, 0.200
 SEED = 20261130
 FILLER = "今天天气不错我们下午去看看门店的新品顺便问一下发票怎么开"
@@ -62,7 +66,9 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-async def start(database_url: str, redis_url: str, var: Path) -> tuple[Any, Any, str, str]:
+async def start(
+    database_url: str, redis_url: str, var: Path, *, one_lane: bool = False
+) -> tuple[Any, Any, str, str]:
     env = {
         "SCRM_VAR_DIR": str(var),
         "SCRM_DATABASE_URL": database_url,
@@ -77,7 +83,10 @@ async def start(database_url: str, redis_url: str, var: Path) -> tuple[Any, Any,
     wecom = dataclasses.replace(settings.wecom, api_base=sandbox.url)
     settings = dataclasses.replace(settings, wecom=wecom)
     kv = open_kv(redis_url, prefix="scrm-bench-" + uuid.uuid4().hex[:8])  # never another's keys
-    runner = web.AppRunner(create_app(settings, ROUTERS, kv=kv), access_log=None)
+    app = create_app(settings, ROUTERS, kv=kv)
+    if one_lane:  # the baseline: no lanes, every run in one queue, oldest first
+        app[DISPATCHER].lanes.clear()
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -85,9 +94,11 @@ async def start(database_url: str, redis_url: str, var: Path) -> tuple[Any, Any,
     return sandbox, runner, f"http://127.0.0.1:{port}", settings.admin_token.value
 
 
-async def latency(database_url: str, redis_url: str, seconds: float, rate: int) -> dict[str, Any]:
+async def latency(
+    database_url: str, redis_url: str, seconds: float, rate: int, *, one_lane: bool = False
+) -> dict[str, Any]:
     var = Path("/tmp") / ("scrm-bench-" + uuid.uuid4().hex[:8])
-    sandbox, runner, url, token = await start(database_url, redis_url, var)
+    sandbox, runner, url, token = await start(database_url, redis_url, var, one_lane=one_lane)
     rng = random.Random(SEED)
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -146,6 +157,7 @@ async def latency(database_url: str, redis_url: str, seconds: float, rate: int) 
         rows = await TicketNotice.filter(kind="created", status="sent").values(
             "origin_at", "sent_at", "created_at"
         )
+        stages = await ticket_stages()
         tickets = await Ticket.all().count()
         calls = len(sandbox.state.calls.find("webhook/send", errcode=0))
     finally:
@@ -161,7 +173,72 @@ async def latency(database_url: str, redis_url: str, seconds: float, rate: int) 
         "latencies": waits,
         "opened": opened,
         "intake": answers,
+        "stages": stages,
     }
+
+
+STAGES = ("stored", "tag started", "tagged", "requested", "opened", "robot")
+STAGE_NAMES = {
+    "stored": "message stored (inbox commit)",
+    "tag started": "keyword run started (tagging lane)",
+    "tagged": "keyword run recorded",
+    "requested": "ticket.requested stored",
+    "opened": "ticket opened (tickets lane)",
+    "robot": "robot answered",
+}
+
+
+async def ticket_stages() -> dict[str, list[float]]:
+    """Where a ticket's time goes, each stage from the message's msgtime: the chat message
+    stored, its keyword run started and recorded, ``ticket.requested`` stored, the ticket
+    opened, the robot's answer."""
+    import json
+
+    from scrm.models import Event, HandlerAttempt
+
+    chat = {
+        json.loads(payload).get("msgid"): received
+        for payload, received in await Event.filter(name="chat.message").values_list(
+            "payload", "received_at"
+        )
+    }
+    started: dict[str, float] = {}
+    tagged: dict[str, float] = {}
+    for payload, began, finished in await HandlerAttempt.filter(
+        run__handler="autotag.tag_from_keywords", outcome="done"
+    ).values_list("run__event__payload", "started_at", "finished_at"):
+        msgid = json.loads(payload).get("msgid")
+        started[msgid], tagged[msgid] = began, finished
+    requested = {
+        json.loads(payload).get("msgid"): received
+        for payload, received in await Event.filter(name="ticket.requested").values_list(
+            "payload", "received_at"
+        )
+    }
+    events = {
+        f"event:{event_id}": json.loads(payload).get("msgid")
+        for event_id, payload in await Event.filter(name="ticket.requested").values_list(
+            "id", "payload"
+        )
+    }
+    tickets = {
+        ticket_id: (created, events.get(str(key)))
+        for ticket_id, created, key in await Ticket.all().values_list(
+            "id", "created_at", "source_key"
+        )
+    }
+    found: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for row in await TicketNotice.filter(kind="created", status="sent").values(
+        "origin_at", "sent_at", "ticket_id"
+    ):
+        created, msgid = tickets[row["ticket_id"]]
+        origin = row["origin_at"]
+        if origin is None or msgid not in chat or msgid not in tagged:
+            continue
+        times = (chat[msgid], started[msgid], tagged[msgid], requested[msgid], created)
+        for stage, at in zip(STAGES, (*times, row["sent_at"]), strict=True):
+            found[stage].append(at - origin)
+    return found
 
 
 async def post_batch(
@@ -242,12 +319,15 @@ def ms(value: float) -> str:
 
 
 async def run(database_server: str, redis_url: str, seconds: float, tickets: int) -> bool:
-    rates = (RATE, LOW_RATE)
-    urls = [await create_pg_database(database_server) for _ in range(len(rates) + 1)]
+    # (rate, one lane?): the lanes as shipped; the same rate with every run in one queue,
+    # oldest first (the baseline); a low rate, to tell a backlog from the ticket path.
+    modes = ((RATE, False), (RATE, True), (LOW_RATE, False))
+    # The fast lane alone runs 16 runs at once: tortoise's default pool of 5 would queue them.
+    urls = [await create_pg_database(database_server, POOL) for _ in range(len(modes) + 1)]
     try:
         phases = [
-            await latency(url, redis_url, seconds, rate)
-            for url, rate in zip(urls, rates, strict=False)
+            await latency(url, redis_url, seconds, rate, one_lane=one_lane)
+            for url, (rate, one_lane) in zip(urls, modes, strict=False)
         ]
         b = await sweep_time(urls[-1], redis_url, tickets)
     finally:
@@ -255,20 +335,30 @@ async def run(database_server: str, redis_url: str, seconds: float, tickets: int
             await drop_pg_database(url, database_server)
     print(f"\n(a) keyword message → robot call, {SHARE:.0%} of messages matching, {seconds:.0f} s")
     print(
-        "| offered rate | bare intake p50 / p99 | message → ticket opened p50 / p99 "
+        "| offered rate | lanes | bare intake p50 / p99 | message → ticket opened p50 / p99 "
         "| message → robot call p50 / p99 (× intake) | tickets / noticed / robot calls |"
     )
-    print("|---|---|---|---|---|")
-    for rate, a in zip(rates, phases, strict=True):
+    print("|---|---|---|---|---|---|")
+    for (rate, one_lane), a in zip(modes, phases, strict=True):
         lat, intake, opened = a["latencies"], a["intake"], a["opened"]
         p50, p99 = quantile(lat, 0.5), quantile(lat, 0.99)
         i50, i99 = quantile(intake, 0.5), quantile(intake, 0.99)
         print(
-            f"| {rate} msg/s | {ms(i50)} / {ms(i99)} "
+            f"| {rate} msg/s | {'one lane (baseline)' if one_lane else 'as shipped'} "
+            f"| {ms(i50)} / {ms(i99)} "
             f"| {ms(quantile(opened, 0.5))} / {ms(quantile(opened, 0.99))} "
             f"| {ms(p50)} / {ms(p99)} ({p99 / i99:.0f}×) "
             f"| {a['tickets']} / {len(lat)} / {a['robot_calls']} |"
         )
+    shipped, baseline = phases[0], phases[1]
+    ratio = quantile(baseline["latencies"], 0.99) / quantile(shipped["latencies"], 0.99)
+    print(f"\nat {RATE} msg/s the lanes' p99 is {ratio:.1f}× faster than one lane")
+    print(f"\nwhere a ticket's time goes at {RATE} msg/s (from the message's msgtime; as shipped)")
+    print("| stage | p50 | p90 | p99 |")
+    print("|---|---|---|---|")
+    for stage, values in shipped["stages"].items():
+        cells = " | ".join(ms(quantile(values, q)) for q in (0.5, 0.9, 0.99))
+        print(f"| {STAGE_NAMES[stage]} | {cells} |")
     print(f"\n(b) SLA sweep with {tickets:,} open tickets")
     print("| sweep | time |")
     print("|---|---|")
@@ -276,7 +366,7 @@ async def run(database_server: str, redis_url: str, seconds: float, tickets: int
     print(f"| scrm, nothing due | {b['empty'] * 1000:.1f} ms ({b['empty'] / b['naive']:.3f}×) |")
     fired = b["fired"]
     print(f"| scrm, 100 warnings fired | {fired * 1000:.1f} ms ({fired / b['naive']:.3f}×) |")
-    main_phase = phases[0]
+    main_phase = shipped
     p99 = quantile(main_phase["latencies"], 0.99)
     ok_a = p99 < TARGET_P99 and len(main_phase["latencies"]) == main_phase["matching"]
     ok_b = max(b["empty"], b["fired"]) < TARGET_SWEEP

@@ -40,7 +40,7 @@ from scrm.channels import api as channels_api
 from scrm.db import Database, close_database, open_database
 from scrm.effects import api as effects_api
 from scrm.events.inbox import Inbox
-from scrm.events.router import Dispatcher, Router
+from scrm.events.router import FAST_LANE, Dispatcher, Router
 from scrm.events.worker import Worker
 from scrm.jobs import JOBS, ticket_jobs
 from scrm.leads import api as leads_api
@@ -55,8 +55,8 @@ from scrm.tickets import api as tickets_api
 from scrm.tickets.runtime import TicketRuntime
 
 log = logging.getLogger(__name__)
-FAST_LANE_CONCURRENCY = 16  # runs the fast lane (welcome messages) executes at once
-FAST_LANE_POLL = 0.1  # seconds between the fast lane's polls when the doorbell is quiet
+SLOTS = 16  # runs a per-slot lane (welcomes, the add chain, tickets) executes at once
+LANE_POLL = 0.1  # seconds between a lane's polls when the doorbell is quiet
 
 
 def create_app(
@@ -214,29 +214,50 @@ def _miniprogram(
 def _start_workers(
     db: Database, dispatcher: Dispatcher, services: Services, stop: asyncio.Event
 ) -> list[asyncio.Task[None]]:
+    """One worker per lane the routers named, so a lane's runs skip the backlog of the
+    others, and the main lane (every other run, oldest first), which yields to the per-slot
+    lanes (deadline work)."""
     if services.settings.worker.concurrency == 0:
         return []  # an intake-only process: other processes run the workers
     settings = services.settings.worker
-    worker = Worker(db, dispatcher, services, settings, clock=services.clock)
-    tasks = [asyncio.create_task(worker.run(stop), name="worker")]
-    if dispatcher.fast_handlers:  # the fast lane: deadline-bound runs skip the backlog
-        fast = Worker(
-            db,
-            dispatcher,
-            services,
-            # Its runs wait on WeCom, not the CPU: more at once keeps 100 adds/s from queueing;
-            # its claim is one index range, so polling often bounds a missed doorbell's cost.
-            dataclasses.replace(
-                settings,
-                concurrency=max(FAST_LANE_CONCURRENCY, settings.concurrency),
-                poll_interval=min(FAST_LANE_POLL, settings.poll_interval),
-            ),
-            clock=services.clock,
-            name="fast-worker",
-            handlers=sorted(dispatcher.fast_handlers),
+    workers: list[Worker] = []
+    for lane, handlers in sorted(dispatcher.lanes.items()):
+        if not handlers:
+            continue
+        per_slot = dispatcher.lane_specs[lane].per_slot
+        workers.append(
+            Worker(
+                db,
+                dispatcher,
+                services,
+                dataclasses.replace(
+                    settings,
+                    # A per-slot lane's runs wait on WeCom, not the CPU: more at once keeps
+                    # 100 adds/s from queueing.
+                    concurrency=max(SLOTS, settings.concurrency)
+                    if per_slot
+                    else settings.concurrency,
+                    # A lane's claim is one index range, so polling often bounds the cost of
+                    # a missed doorbell.
+                    poll_interval=min(LANE_POLL, settings.poll_interval),
+                ),
+                clock=services.clock,
+                name=f"{lane}-worker",
+                handlers=sorted(handlers),
+                per_slot=per_slot,
+            )
         )
-        tasks.append(asyncio.create_task(fast.run(stop), name="fast-worker"))
-    return tasks
+    # Who goes first: the welcome's lane, then the other per-slot lanes, then the rest.
+    fast = [w for w in workers if w.name == f"{FAST_LANE.name}-worker"]
+    for worker in workers:
+        if worker.per_slot and worker not in fast:
+            worker.yield_to(fast)
+    first = [w for w in workers if w.per_slot]
+    lanes = sorted(name for names in dispatcher.lanes.values() for name in names)
+    main = Worker(db, dispatcher, services, settings, clock=services.clock, skip=lanes)
+    main.yield_to(first)
+    workers.append(main)
+    return [asyncio.create_task(w.run(stop), name=w.name) for w in workers]
 
 
 async def _stop_workers(tasks: list[asyncio.Task[None]]) -> None:

@@ -18,7 +18,7 @@ from scrm.autotag.tags import TagPlan, apply_tag_plan, follower_for
 from scrm.chat import EVENT_NAME, ChatMessage, ChatMessageError, parse_chat_message
 from scrm.events.errors import PermanentError
 from scrm.events.inbox import IncomingEvent
-from scrm.events.router import EventRecord, Router
+from scrm.events.router import EventRecord, Lane, Router
 from scrm.models import FollowRelation
 from scrm.services import Services
 from tagging import RuleMatch, action_to_dict, threshold_fires, window_start
@@ -39,7 +39,9 @@ def customer_of(message: ChatMessage) -> str | None:
     return None  # a staff message in a group is about nobody in particular
 
 
-@router.on(EVENT_NAME)
+# A lane of its own: keyword matching decides red alerts and tickets, and is cheap, so it
+# must not wait behind the archive encrypting the same messages (the main lane's bulk).
+@router.on(EVENT_NAME, lane=Lane("tagging"))
 async def tag_from_keywords(event: EventRecord, services: Services) -> None:
     if services.autotag is None:
         raise PermanentError("auto-tagging is not configured in this process")

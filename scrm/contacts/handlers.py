@@ -12,7 +12,7 @@ from adapters.wecom import WeComAPIError
 from scrm.channels.attribution import after_contact_synced
 from scrm.contacts import service
 from scrm.events.errors import PermanentError
-from scrm.events.router import EventRecord, Router
+from scrm.events.router import EventRecord, Lane, Router
 from scrm.leads.linking import remark_mobile_hashes
 from scrm.services import Services
 
@@ -34,11 +34,10 @@ def _ids(event: EventRecord) -> tuple[str, str]:
     return userid, external_userid
 
 
-@router.on(
-    f"{CONTACT}.add_external_contact",
-    f"{CONTACT}.edit_external_contact",
-    f"{CONTACT}.add_half_external_contact",
-)
+ADDS = (f"{CONTACT}.add_external_contact", f"{CONTACT}.add_half_external_contact")
+
+
+@router.on(f"{CONTACT}.edit_external_contact")
 async def sync_contact(event: EventRecord, services: Services) -> None:
     """Re-read the customer and store it with its follow relations, tags, state and the
     hashes of the numbers staff noted on it (edit_external_contact: a remark changed).
@@ -71,6 +70,21 @@ async def sync_contact(event: EventRecord, services: Services) -> None:
     )
     if not event.name.endswith("edit_external_contact"):  # an add: its channel's tags, notice
         await after_contact_synced(event, services, userid, detail)
+
+
+# An add's lane: the member is told within seconds, not after a backlog of edits and chat.
+# Beside the welcome's (`channels.on_add` on the fast lane), not in it: this run reads WeCom
+# and sends a notice, and must not take the slots of a welcome due within 20 s.
+ADD_LANE = Lane("contact-adds", per_slot=True)
+
+
+@router.on(*ADDS, lane=ADD_LANE)
+async def sync_added_contact(event: EventRecord, services: Services) -> None:
+    """An add: re-read the customer, then mark the channel's tags and tell the staff member.
+
+    Its own name, so the edits that `sync_contact` handles stay in the main lane.
+    """
+    await sync_contact(event, services)
 
 
 @router.on(f"{CONTACT}.del_external_contact", f"{CONTACT}.del_follow_user")

@@ -17,7 +17,7 @@ from tortoise.exceptions import IntegrityError
 
 from adapters.kv import LockNotAcquired
 from scrm.events.errors import PermanentError, Retry
-from scrm.events.router import EventRecord, Router
+from scrm.events.router import EventRecord, Lane, Router
 from scrm.services import Services
 from scrm.tickets import notify, service
 from scrm.tickets.doorbell import NOTICES_QUEUED
@@ -87,14 +87,32 @@ async def request_from(event: EventRecord, kind: str) -> service.NewTicket:
     )
 
 
-@router.on("ticket.requested", "alert.raised", name="open_ticket")
+# A lane of its own: a keyword's ticket and its notice are the reason the rule exists (a red
+# alert reaches the group within seconds), so they never wait behind the chat backlog that
+# emitted them, nor take a welcome's slot.
+TICKET_LANE = Lane("tickets", per_slot=True)
+
+
+@router.on("ticket.requested", "alert.raised", name="open_ticket", lane=TICKET_LANE)
 async def open_ticket(event: EventRecord, services: Services) -> None:
     key = f"event:{event.id}"
     if not await TicketEvent.exists(key=key):
         new = await request_from(event, event.name)
         await _open_or_merge(services, new, key)
-    if services.tickets is not None:
-        await notify.flush(services)
+    if services.tickets is not None:  # a redelivery sends what a crash left queued
+        await notify.flush(services, await _channels_of(services, key))
+
+
+async def _channels_of(services: Services, key: str) -> list[int]:
+    """The channels with notices waiting for the ticket this event opened or joined (the
+    notices job, every few seconds, sends what waits elsewhere)."""
+    mark = services.db.placeholders(1)[0]
+    rows = await services.db.fetch(
+        "SELECT DISTINCT n.channel_id FROM ticket_notices AS n JOIN ticket_events AS e "
+        f"ON e.ticket_id = n.ticket_id WHERE e.key = {mark} AND n.status = 'pending'",
+        [key],
+    )
+    return [int(row["channel_id"]) for row in rows]
 
 
 async def _open_or_merge(services: Services, new: service.NewTicket, key: str) -> None:

@@ -63,36 +63,55 @@ async def flush(services: Services, channel_ids: Iterable[int] | None = None) ->
 
 
 async def flush_channel(services: Services, channel_id: int) -> int:
-    """Send this channel's due notices unless another process is at it; the number of sends."""
+    """Send this channel's due notices unless another run is at it; the number of sends.
+
+    A run that finds the channel busy leaves at once (its notice is already queued), so the
+    holder looks again after letting go: a notice queued while it took its last batch would
+    otherwise wait for the notices job. Either that run gets the lock, or the holder's look
+    sees its notice.
+    """
     lease = services.settings.worker.lease_seconds
-    try:
-        async with services.kv.lock(f"tickets:channel:{channel_id}", ttl=lease):
-            return await _flush(services, channel_id)
-    except LockNotAcquired:
-        return 0  # its holder sends them, or the notices job does shortly
+    sends = 0
+    while True:
+        try:
+            async with services.kv.lock(f"tickets:channel:{channel_id}", ttl=lease):
+                sent, emptied = await _flush(services, channel_id)
+        except LockNotAcquired:
+            return sends  # its holder sends them, or the notices job does shortly
+        sends += sent
+        if not emptied or not await _due(channel_id, services.clock()):
+            return sends
 
 
-async def _flush(services: Services, channel_id: int) -> int:
+async def _due(channel_id: int, now: float) -> bool:
+    return await TicketNotice.exists(channel_id=channel_id, status="pending", next_at__lte=now)
+
+
+async def _flush(services: Services, channel_id: int) -> tuple[int, bool]:
+    """The sends, and whether they emptied the queue (not stopped by a limit or a failure)."""
     channel = await GroupChannel.get_or_none(id=channel_id)
     if channel is None:  # deleted after its notices were queued: say so on each ticket
         orphans = await TicketNotice.filter(channel_id=channel_id, status="pending")
         if orphans:
             await _mark(services, orphans, "failed", {"channel": channel_id, "error": "deleted"})
-        return 0
+        return 0, False
     if channel.status != "active":
-        return 0  # a parked channel keeps its notices for when it is repaired
+        return 0, False  # a parked channel keeps its notices for when it is repaired
     sends = 0
+    # Counted once: while this run holds the channel's lock, only its own sends add to it.
+    earlier = await recent_sends(services, channel) if channel.kind == "robot" else 0
     while True:
         now = services.clock()
-        if channel.kind == "robot" and await recent_sends(services, channel) >= ROBOT_PER_MINUTE:
-            break  # the rest waits and goes out merged
+        if channel.kind == "robot" and earlier + sends >= ROBOT_PER_MINUTE:
+            return sends, False  # the rest waits and goes out merged
         batch = await _next_batch(channel, now)
         if not batch:
-            break
+            return sends, True
         sends += 1
         if not await _send(services, channel, batch):
-            break
-    return sends
+            return sends, False
+        if channel.kind == "robot" and len(batch) < BATCH_MAX:
+            return sends, True  # it took every due notice: the look after letting go suffices
 
 
 async def recent_sends(services: Services, channel: GroupChannel) -> int:

@@ -106,8 +106,9 @@ async def customer_facts(external_userid: str) -> tuple[list[str], str | None]:
 
 
 async def sla_policy(priority: str, category: str) -> SlaPolicy | None:
-    specific = await SlaPolicy.get_or_none(priority=priority, category=category)
-    return specific or await SlaPolicy.get_or_none(priority=priority, category="")
+    """The policy for this priority and category, else the priority's general one."""
+    found = await SlaPolicy.filter(priority=priority, category__in=[category, ""])
+    return next((p for p in found if p.category == category), None) or next(iter(found), None)
 
 
 async def _assignee(db: Database, conn: BaseDBAsyncClient, route: Route) -> str | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from archive.handlers import pull_session_archive, router, store_chat_message
+from archive.handlers import pull_session_archive, router, store_chat_messages
 from archive.runtime import ArchiveRuntime
 from archive.store.read import read_message
 from config import Settings
@@ -31,19 +31,19 @@ def test_router_handles_chat_message() -> None:
 
 async def test_handler_stores_and_is_idempotent(runtime: ArchiveRuntime) -> None:
     message = text_message("m1", "hello there")
-    await store_chat_message(event({**message, "sender_kind": "staff"}), services(runtime))
-    await store_chat_message(event(message), services(runtime))
+    await store_chat_messages([event({**message, "sender_kind": "staff"})], services(runtime))
+    await store_chat_messages([event(message)], services(runtime))
     assert await read_message(runtime, "m1") == message
 
 
 async def test_invalid_message_is_permanent(runtime: ArchiveRuntime) -> None:
     with pytest.raises(PermanentError):
-        await store_chat_message(event({"msgid": "x"}), services(runtime))
+        await store_chat_messages([event({"msgid": "x"})], services(runtime))
 
 
 async def test_no_archive_yet_retries() -> None:
     with pytest.raises(Retry):
-        await store_chat_message(event(text_message("m1", "x")), services(None))
+        await store_chat_messages([event(text_message("m1", "x"))], services(None))
 
 
 async def test_msgaudit_notify_without_sdk_is_a_no_op(runtime: ArchiveRuntime) -> None:
@@ -51,3 +51,10 @@ async def test_msgaudit_notify_without_sdk_is_a_no_op(runtime: ArchiveRuntime) -
     await pull_session_archive(event({"Event": "msgaudit_notify"}), services(runtime))
     with pytest.raises(Retry):
         await pull_session_archive(event({"Event": "msgaudit_notify"}), services(None))
+
+
+async def test_a_batch_is_stored_in_one_call(runtime: ArchiveRuntime) -> None:
+    first, second = text_message("m1", "hello"), text_message("m2", "there")
+    await store_chat_messages([event(first), event(second), event(first)], services(runtime))
+    assert await read_message(runtime, "m1") == first
+    assert await read_message(runtime, "m2") == second

@@ -214,6 +214,7 @@ async def test_a_slow_welcome_does_not_hold_up_the_ones_behind_it(stack: Stack) 
         dataclasses.replace(stack.settings.worker, concurrency=2, poll_interval=0.05),
         handlers=["channels.on_add"],
         name="fast-worker",
+        per_slot=True,
     )
     state = stack.sandbox.state
     state.faults.inject("send_welcome_msg", kind="hang", count=1)
@@ -237,4 +238,7 @@ async def test_a_slow_welcome_does_not_hold_up_the_ones_behind_it(stack: Stack) 
         stop.set()
         await task
     assert await HandlerRun.filter(handler="channels.on_add", status="done").count() == 5
-    assert await HandlerRun.filter(handler="contacts.sync_contact", status="pending").count() == 5
+    assert (
+        await HandlerRun.filter(handler="contacts.sync_added_contact", status="pending").count()
+        == 5
+    )

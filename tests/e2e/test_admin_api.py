@@ -74,7 +74,7 @@ async def test_dead_letter_listing_and_replay(stack: Stack) -> None:
     )
     await stack.drain()
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    # channels.on_add (the add's fast lane) is done; contacts.sync_contact is dead
+    # channels.on_add is done; contacts.sync_added_contact (both on the fast lane) is dead
     assert stats == {
         "events": {"received": 1},
         "runs": {"pending": 0, "running": 0, "done": 1, "dead": 1, "expired": 0},
@@ -83,15 +83,18 @@ async def test_dead_letter_listing_and_replay(stack: Stack) -> None:
     assert status == 200
     [event] = page["events"]
     assert event["name"] == "change_external_contact.add_external_contact"
-    [run] = [r for r in event["runs"] if r["handler"] == "contacts.sync_contact"]
+    [run] = [r for r in event["runs"] if r["handler"] == "contacts.sync_added_contact"]
     assert run["status"] == "dead"
     assert "40003" in run["last_error"]
     assert page["next_cursor"] is None
 
     status, body = await stack.api("POST", f"/api/v1/events/{event['id']}/replay")
-    assert (status, body) == (200, {"event_id": event["id"], "replayed": ["contacts.sync_contact"]})
+    assert (status, body) == (
+        200,
+        {"event_id": event["id"], "replayed": ["contacts.sync_added_contact"]},
+    )
     await stack.drain()
-    assert (await HandlerRun.get(handler="contacts.sync_contact")).status == "done"
+    assert (await HandlerRun.get(handler="contacts.sync_added_contact")).status == "done"
     status, customer = await stack.api("GET", "/api/v1/customers/wmDEAD000001")
     assert status == 200 and customer["follow_users"][0]["userid"] == "zhangsan"
 
@@ -125,7 +128,7 @@ async def test_transient_wecom_errors_are_retried_inside_the_run(stack: Stack) -
     )
     await stack.drain()
     _, stats = await stack.api("GET", "/api/v1/events/stats")
-    assert stats["runs"]["done"] == 2  # contacts.sync_contact and channels.on_add
+    assert stats["runs"]["done"] == 2  # contacts.sync_added_contact and channels.on_add
     # the token refreshed once after 42001; customer calls and the new-customer notice
     # (message/send) both use the self-built app by default, so they share that token
     assert len(stack.sandbox_calls("gettoken")) == 2

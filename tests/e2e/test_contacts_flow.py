@@ -20,7 +20,7 @@ async def test_add_contact_creates_customer_with_channel(stack: Stack) -> None:
     )
     delivery = await stack.sender.send(xml)
     assert (delivery.status, delivery.attempts, delivery.body) == (200, 1, b"")
-    assert await stack.drain() == 2  # contacts.sync_contact and channels.on_add
+    assert await stack.drain() == 2  # contacts.sync_added_contact and channels.on_add
     status, customer = await stack.api("GET", "/api/v1/customers/wmCUSTOMER0001")
     assert status == 200
     assert customer["state"] == "fair_2026"

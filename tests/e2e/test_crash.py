@@ -89,7 +89,7 @@ async def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
         stored = {row[0] for row in db.execute("SELECT payload FROM events")}
         runs = db.execute("SELECT status, COUNT(*) FROM handler_runs GROUP BY status").fetchall()
         customers = {r[0] for r in db.execute("SELECT external_userid FROM customers")}
-    # Each add has two runs: contacts.sync_contact and channels.on_add.
+    # Each add has two runs: contacts.sync_added_contact and channels.on_add.
     assert dict(runs) == {"done": 2 * len(stored)}, f"every run finished exactly once: {runs}"
     missing = set(acked) - customers
     assert not missing, f"{len(missing)} acknowledged events were lost"

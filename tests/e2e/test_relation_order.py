@@ -21,7 +21,7 @@ from scrm.sandbox import add_contact, remove_contact
 from scrm.sandbox import events as wecom_events
 from tests.e2e.conftest import Stack
 
-ADD = "contacts.sync_contact"
+ADD = "contacts.sync_added_contact"
 DELETE = "contacts.end_relation"
 ORDERS = ("add_first", "delete_first", "add_reads_then_delete_commits")
 

@@ -316,3 +316,34 @@ async def test_a_new_chatid_clears_the_old_destinations_error(stack: Stack) -> N
         "PATCH", f"/api/v1/group-channels/{channel}", json={"chatid": chatid}
     )
     assert status == 200 and shown["chatid"] == chatid and shown["last_error"] is None
+
+
+async def test_a_notice_queued_while_its_channel_is_busy_is_sent_by_the_holder(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that finds the channel locked leaves at once; the holder looks again after
+    letting go, so the notice does not wait for the notices job."""
+    shared_clock(stack)
+    channel, _ = await robot_route(stack)
+    services = stack.server.app[SERVICES]
+    async with services.kv.lock(f"tickets:channel:{channel}", ttl=60):  # another run's send
+        first = await post(
+            stack, "/api/v1/tickets", {"title": "a", "category": "c", "priority": "P2"}
+        )
+    assert robot_calls(stack) == [] and await TicketNotice.filter(status="pending").count() == 1
+    real_send, second = notify._send, {}
+
+    async def send_then_queue(*args: Any) -> bool:
+        sent = await real_send(*args)
+        if not second:  # meanwhile a ticket is opened; its flush finds the channel busy
+            body = {"title": "b", "category": "c", "priority": "P2"}
+            second.update(await post(stack, "/api/v1/tickets", body))
+            assert await TicketNotice.filter(status="pending").count() == 1
+        return sent
+
+    monkeypatch.setattr(notify, "_send", send_then_queue)
+    assert await notify.flush_channel(services, channel) == 2
+    texts = [call.json["markdown"]["content"] for call in robot_calls(stack)]
+    assert len(texts) == 2
+    assert first["number"] in texts[0] and second["number"] in texts[1]
+    assert await TicketNotice.filter(status="pending").count() == 0
