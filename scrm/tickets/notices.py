@@ -53,6 +53,7 @@ def created(
     base: str,
     extra: Mapping[str, Any],
     show_text: bool,
+    customer_name: str = "",
 ) -> str:
     lines = [
         _head(ticket, "新工单"),
@@ -60,7 +61,7 @@ def created(
         f"> 分类：{ticket.category}　优先级：{ticket.priority}",
     ]
     if ticket.customer:
-        lines.append(f"> 客户：{ticket.customer}")
+        lines.append(f"> 客户：{customer_name or ticket.customer}")  # the name staff know them by
     if keywords:
         lines.append(f"> 关键词：{'、'.join(keywords)}")
     if ticket.assignee:

@@ -16,7 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from scrm.db import Database
-from scrm.models import CustomerTag, FollowRelation
+from scrm.models import Customer, CustomerTag, FollowRelation
 from scrm.tickets import notices
 from scrm.tickets.calendar import add_business_seconds, business_seconds
 from scrm.tickets.models import SlaPolicy, Ticket, TicketEvent, TicketRoute
@@ -103,6 +103,12 @@ async def customer_facts(external_userid: str) -> tuple[list[str], str | None]:
     )
     channel = next((r.state for r in relations if r.state), None)
     return sorted({str(name) for name in names if name}), channel
+
+
+async def customer_name(external_userid: str) -> str:
+    """The customer's WeChat name as stored, or "" when unknown."""
+    names = await Customer.filter(external_userid=external_userid).values_list("name", flat=True)
+    return str(names[0]) if names else ""
 
 
 async def sla_policy(priority: str, category: str) -> SlaPolicy | None:
@@ -193,7 +199,8 @@ async def create_ticket(db: Database, new: NewTicket, now: float, link_base: str
         channels = [*(route.channels if route else ()), *new.notify_channels]
         if channels:
             show = route.show_text if route else False
-            text = notices.created(ticket, new.keywords, link_base, new.extra, show)
+            name = await customer_name(new.customer) if new.customer else ""
+            text = notices.created(ticket, new.keywords, link_base, new.extra, show, name)
             origin = new.extra.get("msgtime")
             origin_at = origin / 1000 if isinstance(origin, int) else None
             await notices.enqueue(conn, ticket, "created", text, channels, now, origin_at)

@@ -72,6 +72,7 @@ async def test_a_keyword_request_becomes_one_ticket_and_a_robot_message(stack: S
     route = {"name": "食安", "match": {"category": ["food_safety"]}, "channels": [channel]}
     await post(stack, "/api/v1/routes", route | {"assignees": ["lisi"]})
     await post(stack, "/api/v1/tag-rules", RULE)
+    stack.sandbox.state.add_customer("wmFX" + "0" * 28, name="王小明")
     who = await customer(stack)
     await post(stack, "/api/v1/messages", [message("m1", who, "孩子吃了过敏了")], expect=200)
     await stack.drain()
@@ -88,6 +89,7 @@ async def test_a_keyword_request_becomes_one_ticket_and_a_robot_message(stack: S
     texts = robot_texts(stack)
     assert len(texts) == 1 and ticket.number in texts[0] and "过敏" in texts[0]
     assert "孩子吃了" not in texts[0]  # the customer's words stay out of the group
+    assert "客户：王小明" in texts[0]  # the name staff know, not the opaque external_userid
     kinds = await TicketEvent.filter(ticket_id=ticket.id).values_list("kind", flat=True)
     assert list(kinds) == ["created", "notice"]
 
