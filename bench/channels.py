@@ -48,10 +48,11 @@ from scrm.sandbox import events as wecom_events  # noqa: E402
 from scrm.sandbox import scenarios  # noqa: E402
 from scrm.sandbox.app import SandboxServer, callback_sender  # noqa: E402
 from scrm.sandbox.config import SandboxConfig  # noqa: E402
+from scrm.staff.links import customer_path  # noqa: E402
 
 BACKLOG = 10_000
 TARGET_P99 = 2.0  # seconds, welcome at 100 adds/s with the backlog
-NOTICE_ID = re.compile(r"/api/v1/customers/(\S+)")
+NOTICE_ID = re.compile(re.escape(customer_path("")) + r"(\S+)")  # the staff page linked
 
 
 @dataclass
@@ -268,6 +269,10 @@ def print_table(runs: list[Run]) -> bool:
             met = met and ok
             parts.append(f"target p99 < {TARGET_P99:g}s: {'met' if ok else 'NOT met'}")
         print("; ".join(parts))
+        if not fast.notified:  # a changed notice text must not pass as "no figure"
+            print(f"{rate} adds/s: NO staff notice named a customer link ({NOTICE_ID.pattern})")
+            met = False
+            continue
         notified = percentile(fast.notified, 99)
         parts = [f"{rate} adds/s: add → notified p99 with the backlog {notified:.3f}s"]
         if quiet is not None and quiet.notified:
