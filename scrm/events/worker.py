@@ -164,10 +164,10 @@ class Worker:
                 await self._checkpoint(idle=not (claimed or running))
                 if want and len(claimed) == want:
                     continue  # more may be due
-                if not want:
+                if not want and running:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                elif not stop.is_set():
-                    await self._wait_for_work()
+                elif not stop.is_set():  # nothing due, or no room while a lane that goes
+                    await self._wait_for_work()  # first works: look again soon
         except asyncio.CancelledError:
             for task in running:  # cut off: each run is redelivered when its lease ends
                 task.cancel()
@@ -184,6 +184,10 @@ class Worker:
         to has runs in flight (one process, one event loop, one database)."""
         if not any(first.in_flight for first in self._yield_to):
             return self._batch if self.per_slot else self._batch * PIPELINE
+        if self.per_slot and not self._db.is_postgres:
+            # SQLite has one writer: the add chain's writes would queue the welcome's claims
+            # behind them, so a per-slot lane waits until the welcomes in flight are done.
+            return 0
         return min(self._batch, YIELDING_SLOTS) if self.per_slot else self._batch
 
     def _start(self, claimed: list[ClaimedRun], running: dict[asyncio.Task[Any], int]) -> None:
