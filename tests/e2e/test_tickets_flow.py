@@ -145,6 +145,8 @@ async def test_routes_match_the_customers_source_channel(stack: Stack) -> None:
     await post(stack, "/api/v1/routes", {"name": "其他", "default": True, "channels": [default]})
     await post(stack, "/api/v1/tag-rules", RULE)
     walk_in, other = "wmFX" + "7" * 28, "wmFX" + "8" * 28
+    stack.sandbox.state.add_customer(walk_in, name="门店客人")
+    stack.sandbox.state.add_customer(other, name="线上客人")
     stack.sandbox.state.add_relation("zhangsan", walk_in, state="store-7")
     await stack.sender.send(wecom_events.add_external_contact(stack.corp_id, "zhangsan", walk_in))
     await customer(stack, other)
@@ -152,7 +154,7 @@ async def test_routes_match_the_customers_source_channel(stack: Stack) -> None:
     await post(stack, "/api/v1/messages", chats, expect=200)
     await stack.drain()
     sent = {s["key"]: s["markdown"]["content"] for s in stack.sandbox.state.sent["robot"]}
-    assert walk_in in sent[store_key] and other in sent[default_key]
+    assert "门店客人" in sent[store_key] and "线上客人" in sent[default_key]
 
 
 async def test_route_hours_take_holidays_and_make_up_days(stack: Stack) -> None:
