@@ -155,7 +155,7 @@ async def _create(services: Services, new: service.NewTicket, now: float, base: 
     services.metrics.tickets_created.labels(source=new.source).inc()
 
 
-@router.on(NOTICES_QUEUED, name="deliver_notices", fast=True)
+@router.on(NOTICES_QUEUED, name="deliver_notices", lane=TICKET_LANE)
 async def deliver_notices(event: EventRecord, services: Services) -> None:
     """Send what a ticket change queued (with whatever else waits on those channels).
 
