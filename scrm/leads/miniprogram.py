@@ -20,7 +20,7 @@ from aiohttp import web
 
 from adapters.wecom import WeComAPIError, WeComError
 from scrm.api.errors import ApiError, parse_json
-from scrm.api.params import path_id
+from scrm.api.params import parse_id, path_id
 from scrm.appkeys import SERVICES
 from scrm.channels.models import Channel
 from scrm.channels.service import wecom
@@ -50,8 +50,9 @@ def scene_for(channel: Channel) -> str:
 async def channel_for_scene(scene: object) -> Channel:
     if not isinstance(scene, str) or not SCENE.fullmatch(scene):
         raise ApiError(422, "invalid", "scene must be 1..32 visible characters", "scene")
-    if scene.startswith("id.") and scene[3:].isdigit() and len(scene) <= 21:
-        channel = await Channel.get_or_none(id=int(scene[3:]))
+    channel_id = parse_id(scene[3:]) if scene.startswith("id.") else None
+    if channel_id is not None:
+        channel = await Channel.get_or_none(id=channel_id)
     else:
         channel = await Channel.get_or_none(state=scene)
     if channel is None or channel.archived or channel.is_default:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from adapters.kv import LockNotAcquired
 from scrm.api.errors import ApiError
+from scrm.api.params import parse_id
 from scrm.appkeys import SERVICES
 from scrm.channels.models import Channel
 from scrm.leads.followups import add_followup
@@ -39,14 +40,11 @@ STATUS = {
     "converted": "已成交",
     "lost": "已流失",
 }
-MAX_ID = 2**62
 
 
 async def _lead(request: web.Request) -> Lead | None:
-    raw = request.match_info["lead_id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 0 < int(raw) < MAX_ID:
-        return None
-    return await Lead.get_or_none(id=int(raw))
+    row_id = parse_id(request.match_info["lead_id"])
+    return None if row_id is None else await Lead.get_or_none(id=row_id)
 
 
 async def show(request: web.Request) -> web.StreamResponse:

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from scrm.api.params import parse_id
 from scrm.appkeys import SERVICES
 from scrm.services import Services
 from scrm.staff.access import may_see_ticket
@@ -60,7 +61,6 @@ EVENTS = {
     "sla_warning": "即将超时",
     "sla_breach": "已超时",
 }
-MAX_ID = 2**62
 
 
 def move_label(current: str, to: str) -> str:
@@ -80,10 +80,8 @@ def minutes_left(due: float | None, now: float) -> str:
 
 
 async def _ticket(request: web.Request) -> Ticket | None:
-    raw = request.match_info["ticket_id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 0 < int(raw) < MAX_ID:
-        return None
-    return await Ticket.get_or_none(id=int(raw))
+    row_id = parse_id(request.match_info["ticket_id"])
+    return None if row_id is None else await Ticket.get_or_none(id=row_id)
 
 
 async def show(request: web.Request) -> web.StreamResponse:

@@ -18,6 +18,7 @@ from typing import Any
 from adapters.kv import open_kv
 from config import Settings
 from scrm.api.errors import ApiError
+from scrm.api.params import parse_id
 from scrm.db import close_database, open_database
 from scrm.events.inbox import Inbox
 from scrm.events.router import Dispatcher, Router
@@ -102,8 +103,8 @@ async def find(reference: str) -> Ticket:
     ticket = None
     if reference.upper().startswith("T-"):
         ticket = await Ticket.get_or_none(number=reference.upper())
-    elif reference.isdigit() and 0 < int(reference) < 2**62:
-        ticket = await Ticket.get_or_none(id=int(reference))
+    elif (ticket_id := parse_id(reference)) is not None:
+        ticket = await Ticket.get_or_none(id=ticket_id)
     if ticket is None:
         raise ApiError(404, "not_found", f"ticket {reference} does not exist")
     return ticket

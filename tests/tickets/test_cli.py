@@ -124,6 +124,7 @@ async def test_transition_and_comment_go_through_the_service_and_ring_the_worker
     [
         (("show", "T-20200101-0001"), "ticket T-20200101-0001 does not exist"),
         (("show", "nonsense"), "ticket nonsense does not exist"),
+        (("show", "²"), "ticket ² does not exist"),  # isdigit() is true, int() fails
         (("transition", "{id}", "--to", "closed", "--by", "lisi"), "allowed: waiting_customer"),
         (("comment", "{id}", "--by", "lisi", "--text", ""), "(text)"),
         (("comment", "{id}", "--by", "x" * 65, "--text", "好"), "(by)"),
