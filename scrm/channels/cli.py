@@ -9,24 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from adapters.kv import open_kv
-from adapters.wecom import WeComClient
 from config import Settings
 from scrm.api.errors import ApiError
 from scrm.channels import qr
 from scrm.channels.models import Channel
 from scrm.channels.service import channel_json, code_png, code_text, create_channel
 from scrm.channels.spec import SpecError, parse_spec
-from scrm.db import Database, close_database, open_database
-from scrm.metrics import Metrics
+from scrm.cli_services import cli_services
 from scrm.services import Services
 
 COMMANDS = ("channels",)
@@ -59,7 +51,7 @@ def add_commands(commands: Any) -> None:
 
 async def run_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        async with _services(settings) as services:
+        async with cli_services(settings) as services:
             if args.channels_command == "create":
                 return await _create(args, services)
             if args.channels_command == "list":
@@ -126,17 +118,3 @@ async def _qrcode(args: argparse.Namespace, services: Services) -> int:
         raise ApiError(400, "invalid", f"cannot write {args.out}: {exc.strerror}", "out") from None
     print(f"wrote {len(data)} bytes to {args.out}", file=sys.stderr)
     return 0
-
-
-@asynccontextmanager
-async def _services(settings: Settings) -> AsyncIterator[Services]:
-    db: Database = await open_database(settings.database_url)
-    kv = open_kv(settings.redis_url, prefix="scrm")
-    wecom = settings.wecom
-    try:
-        async with aiohttp.ClientSession() as session:
-            client = WeComClient.for_customers(session, kv, wecom)
-            yield Services(settings, db, kv, Metrics(), client, clock=time.time)
-    finally:
-        await kv.close()
-        await close_database()

@@ -11,26 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
-
-from adapters.kv import open_kv
-from adapters.wecom import WeComClient
 from archive.errors import ArchiveCryptoError
-from archive.keys.pii import FieldSeal
-from archive.runtime import open_archive
 from config import Settings
 from scrm.api.errors import ApiError
-from scrm.db import Database, close_database, open_database
+from scrm.cli_services import cli_services
 from scrm.leads.models import STATUSES, Lead
 from scrm.leads.pool import claim_lead, release_lead
 from scrm.leads.queries import LeadFilter, find_leads, lead_detail
 from scrm.leads.service import lead_json
-from scrm.metrics import Metrics
 from scrm.services import Services
 
 COMMANDS = ("leads",)
@@ -63,7 +53,7 @@ def add_commands(commands: Any) -> None:
 
 async def run_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        async with _services(settings) as services:
+        async with cli_services(settings, personal_data=True) as services:
             if args.leads_command == "list":
                 return await _list(args, services)
             lead = await Lead.get_or_none(id=args.lead_id)
@@ -125,22 +115,3 @@ def _reason(value: str | None) -> str | None:
     if len(value.strip()) > 200 or not value.isprintable():
         raise ApiError(422, "invalid", "reason must be 1..200 characters", "reason")
     return value.strip()
-
-
-@asynccontextmanager
-async def _services(settings: Settings) -> AsyncIterator[Services]:
-    db: Database = await open_database(settings.database_url)
-    kv = open_kv(settings.redis_url, prefix="scrm")
-    try:
-        runtime = await open_archive(settings, db)  # refuses a ring missing a stored KEK
-        try:
-            async with aiohttp.ClientSession() as session:
-                client = WeComClient.for_customers(session, kv, settings.wecom)
-                services = Services(settings, db, kv, Metrics(), client, clock=time.time)
-                services.pii = FieldSeal(runtime)
-                yield services
-        finally:
-            await runtime.close()
-    finally:
-        await kv.close()
-        await close_database()
