@@ -189,7 +189,6 @@ def ticket_runtime(
         agent=agent,
         agent_id=wecom.agent_id,
         mailer=mailer,
-        link_base=settings.public_url,
         merge_window=tickets.merge_window_seconds,
     )
 

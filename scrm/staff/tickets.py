@@ -119,7 +119,9 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
         errors = {"text": message}
         return await render(request, staff, ticket, values=data, errors=errors, status=422)
     services = request.app[SERVICES]
-    await service.comment(ticket, staff.userid, text, services.clock(), _links(services))
+    await service.comment(
+        ticket, staff.userid, text, services.clock(), services.settings.public_url
+    )
     await _ring(services, ticket)
     raise web.HTTPSeeOther(path_of(ticket.id) + "#timeline")
 
@@ -132,7 +134,9 @@ async def post_transition(request: web.Request) -> web.StreamResponse:
     to, note = data.get("to", ""), data.get("note", "").strip()[:TEXT_MAX] or None
     services = request.app[SERVICES]
     try:
-        await service.transition(ticket, to, staff.userid, note, services.clock(), _links(services))
+        await service.transition(
+            ticket, to, staff.userid, note, services.clock(), services.settings.public_url
+        )
     except TransitionNotAllowed:
         fresh = await Ticket.get(id=ticket.id)
         now_status = STATUS.get(fresh.status, fresh.status)
@@ -140,11 +144,6 @@ async def post_transition(request: web.Request) -> web.StreamResponse:
         return await render(request, staff, fresh, flash=message, status=409)
     await _ring(services, ticket)
     raise web.HTTPSeeOther(path_of(ticket.id))
-
-
-def _links(services: Services) -> str:
-    runtime = services.tickets
-    return runtime.link_base if runtime else services.settings.public_url
 
 
 async def _ring(services: Services, ticket: Ticket) -> None:

@@ -24,8 +24,8 @@ from scrm.tickets.states import PRIORITIES, STATUSES, TransitionNotAllowed
 
 
 def links(request: web.Request) -> str:
-    runtime = request.app[SERVICES].tickets
-    return runtime.link_base if runtime else str(request.url.origin())
+    """Where ticket links point: the staff pages under `SCRM_PUBLIC_URL`, as in notices."""
+    return request.app[SERVICES].settings.public_url
 
 
 def ticket_json(ticket: Ticket, base: str) -> dict[str, Any]:

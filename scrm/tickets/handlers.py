@@ -118,7 +118,7 @@ async def _channels_of(services: Services, key: str) -> list[int]:
 async def _open_or_merge(services: Services, new: service.NewTicket, key: str) -> None:
     runtime = services.tickets
     window = runtime.merge_window if runtime else 24 * 3600
-    base = runtime.link_base if runtime else ""
+    base = services.settings.public_url
     now = services.clock()
     if new.customer is None:
         await _create(services, new, now, base)

@@ -14,5 +14,4 @@ class TicketRuntime:
     agent: WeComClient  # the self-built app: message/send, appchat/send
     agent_id: int
     mailer: Mailer | None  # None: no SMTP server configured
-    link_base: str  # where ticket links in notices point
     merge_window: int = 24 * 3600

@@ -54,7 +54,7 @@ async def _stage(services: Services, column: str, clock: str, breach: bool, paus
         f"WHERE {column} <= ?{paused} ORDER BY {column} LIMIT {BATCH}) "
         f"AND {column} IS NOT NULL RETURNING id",
     )
-    base = services.tickets.link_base if services.tickets else ""
+    base = services.settings.public_url
     kind = "sla_breach" if breach else "sla_warning"
     leaders: dict[str, list[str]] = {}
     if breach:  # look the managers up before the transaction: no WeCom call holds row locks
