@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from tortoise.exceptions import IntegrityError
@@ -24,6 +24,7 @@ from scrm.channels.models import Channel
 from scrm.channels.spec import ChannelSpec, TagName, apply_changes
 from scrm.channels.staffing import adds_today
 from scrm.channels.state import new_state
+from scrm.effects import effect_key
 from scrm.services import Services
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,35 @@ async def wecom(what: str, call: Awaitable[T]) -> T:
         ) from None
     except WeComError as exc:
         raise ApiError(502, "wecom_unavailable", f"{what}: {exc}") from None
+
+
+async def contact_way_effect(
+    services: Services,
+    kind: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    subject: str,
+    request: dict[str, Any],
+) -> T:
+    """An admin's change to a contact way, through the effect ledger like every outbound
+    effect: claimed, called once, its outcome recorded (each API request its own effect).
+    WeCom refusing it, or not answering, is the API's 502 naming the errcode."""
+    key = effect_key(kind, services.wecom.corp_id, "channel-request", secrets.token_hex(8))
+    results: list[T] = []
+
+    async def keep(value: T) -> None:
+        results.append(value)
+
+    run = services.effects.run(key, kind, call, subject=subject, request=request, on_done=keep)
+    outcome = await wecom(kind, run)  # a retryable refusal is recorded, then raised
+    if outcome.status == "done" and results:
+        return results[0]
+    if outcome.status == "failed":
+        errmsg = outcome.result.get("errmsg", "")
+        raise ApiError(
+            502, "wecom_error", f"{kind}: WeCom answered errcode {outcome.errcode}: {errmsg}"
+        )
+    raise ApiError(502, "wecom_unavailable", f"{kind}: WeCom did not answer ({outcome.label})")
 
 
 async def resolve_tags(services: Services, tags: tuple[TagName, ...]) -> list[dict[str, Any]]:
@@ -68,15 +98,18 @@ async def create_channel(services: Services, spec: ChannelSpec) -> Channel:
     tags = await resolve_tags(services, spec.tags)
     now = services.clock()
     plan = rot.plan(spec.rotation, spec.staff, {}, now)
-    way = await wecom(
+    way = await contact_way_effect(
+        services,
         "add_contact_way",
-        services.wecom.add_contact_way(
+        lambda: services.wecom.add_contact_way(
             type=1 if len(spec.everyone) == 1 else 2,
             scene=2,
             user=plan.staff,
             state=state,
             skip_verify=spec.skip_verify,
         ),
+        subject=f"contact_way:{state}",
+        request={"state": state, "user": list(plan.staff), "skip_verify": spec.skip_verify},
     )
     try:
         return await Channel.create(
@@ -121,11 +154,15 @@ async def update_channel(services: Services, channel: Channel, data: object) -> 
             await _refuse_growing_a_single_code(services, channel, changed)
         rotation = spec.rotation
         plan = rot.plan(rotation, spec.staff, await adds_today(channel, rotation, now), now)
-        await wecom(
+        config_id = channel.config_id
+        await contact_way_effect(
+            services,
             "update_contact_way",
-            services.wecom.update_contact_way(
-                channel.config_id, user=plan.staff, skip_verify=spec.skip_verify
+            lambda: services.wecom.update_contact_way(
+                config_id, user=plan.staff, skip_verify=spec.skip_verify
             ),
+            subject=f"channel:{channel.id}",
+            request={"config_id": config_id, "user": list(plan.staff)},
         )
         fields |= {
             "active_staff": list(plan.staff),
@@ -170,7 +207,14 @@ async def archive_channel(services: Services, channel: Channel) -> Channel:
     if channel.archived:
         return channel
     if channel.config_id:
-        await wecom("del_contact_way", services.wecom.del_contact_way(channel.config_id))
+        config_id = channel.config_id
+        await contact_way_effect(
+            services,
+            "del_contact_way",
+            lambda: services.wecom.del_contact_way(config_id),
+            subject=f"channel:{channel.id}",
+            request={"config_id": config_id},
+        )
     now = services.clock()
     await Channel.filter(id=channel.id).update(
         archived=True, archived_at=now, updated_at=now, next_change_at=None
@@ -225,8 +269,14 @@ async def fetch_code(services: Services, channel: Channel) -> bytes:
 
 async def _forget_way(services: Services, config_id: str) -> None:
     try:
-        await services.wecom.del_contact_way(config_id)
-    except WeComError:
+        await contact_way_effect(
+            services,
+            "del_contact_way",
+            lambda: services.wecom.del_contact_way(config_id),
+            subject="contact_way:unused",
+            request={"config_id": config_id},
+        )
+    except ApiError:
         log.warning("could not delete an unused contact way; it stays in WeCom unused")
 
 

@@ -24,6 +24,8 @@ KINDS: dict[str, Policy] = {
     "robot_send": Policy.AT_MOST_ONCE,
     "send_email": Policy.AT_MOST_ONCE,
     "update_contact_way": Policy.IDEMPOTENT,  # channels: who is on a code (same set = same)
+    "add_contact_way": Policy.AT_MOST_ONCE,  # channels: a repeat would issue a second code
+    "del_contact_way": Policy.IDEMPOTENT,  # channels: deleting a deleted code changes nothing
 }
 STATUSES = ("claimed", "done", "failed", "unknown")
 

@@ -234,3 +234,29 @@ async def test_stats_window_parameters(stack: Stack) -> None:
     ):
         status, body = await stack.api("GET", f"{path}?{query}")
         assert (status, body["error"]["field"]) == (422, field), query
+
+
+async def test_contact_way_changes_are_effects_in_the_ledger(stack: Stack) -> None:
+    """Create, change and delete each claim an effect and record WeCom's outcome."""
+    stack.sandbox.state.add_staff("zhangsan")
+    stack.sandbox.state.add_staff("lisi")
+    status, made = await create(stack, staff=["zhangsan", "lisi"])
+    assert status == 201, made
+    path = f"/api/v1/channels/{made['id']}"
+    status, _ = await stack.api("PATCH", path, json={"staff": ["lisi"]})
+    assert status == 200
+    status, _ = await stack.api("DELETE", path)
+    assert status in (200, 204)
+    refused, _ = await create(stack, name="另一个", staff=["nobody"])  # 40003
+    assert refused == 502
+    status, listed = await stack.api("GET", "/api/v1/effects?limit=50")
+    assert status == 200
+    ways = {
+        (e["kind"], e["status"]) for e in listed["effects"] if e["kind"].endswith("_contact_way")
+    }
+    assert ways == {
+        ("add_contact_way", "done"),
+        ("update_contact_way", "done"),
+        ("del_contact_way", "done"),
+        ("add_contact_way", "failed"),
+    }
